@@ -1,0 +1,51 @@
+-- People who sign in. Identity, org units and partners come with the identity work.
+CREATE TABLE users (
+    id            UUID PRIMARY KEY,
+    email         TEXT NOT NULL UNIQUE,
+    display_name  TEXT NOT NULL,
+    role          TEXT NOT NULL,
+    -- space-separated audience codes (accueil rh social partenaire encadrement tous)
+    audiences     TEXT NOT NULL,
+    active        BOOLEAN NOT NULL DEFAULT TRUE,
+    created_at    TIMESTAMPTZ NOT NULL
+);
+
+-- First time a learner opened a lesson. Never updated.
+CREATE TABLE lesson_views (
+    user_id         UUID NOT NULL REFERENCES users(id),
+    module_slug     TEXT NOT NULL,
+    lesson_file     TEXT NOT NULL,
+    first_viewed_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (user_id, module_slug, lesson_file)
+);
+
+-- One quiz attempt. The drawn questions are copied in, so grading and the results page
+-- never depend on course files that changed later. Written once when started, once when
+-- submitted; never overwritten after that.
+CREATE TABLE attempts (
+    id              UUID PRIMARY KEY,
+    user_id         UUID NOT NULL REFERENCES users(id),
+    module_slug     TEXT NOT NULL,
+    module_version  TEXT NOT NULL,
+    seed            BIGINT NOT NULL,
+    questions       TEXT NOT NULL,
+    pass_mark       BIGINT NOT NULL,
+    started_at      TIMESTAMPTZ NOT NULL,
+    submitted_at    TIMESTAMPTZ,
+    answers         TEXT,
+    score           BIGINT,
+    passed          BOOLEAN
+);
+CREATE INDEX attempts_by_user_module ON attempts (user_id, module_slug, started_at);
+
+-- A module completed: lessons viewed and quiz passed. History: one row per completion.
+CREATE TABLE completions (
+    id              UUID PRIMARY KEY,
+    user_id         UUID NOT NULL REFERENCES users(id),
+    module_slug     TEXT NOT NULL,
+    module_version  TEXT NOT NULL,
+    attempt_id      UUID NOT NULL UNIQUE REFERENCES attempts(id),
+    score           BIGINT NOT NULL,
+    completed_at    TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX completions_by_user_module ON completions (user_id, module_slug, completed_at);

@@ -1,0 +1,164 @@
+//! The OpenAPI 3 description of `/api/v1`. A test checks that every mounted API route
+//! appears here, so the document cannot fall behind the code.
+
+use serde_json::{json, Value};
+
+fn error_responses() -> Value {
+    json!({
+        "401": { "$ref": "#/components/responses/Unauthorized" },
+        "404": { "$ref": "#/components/responses/NotFound" }
+    })
+}
+
+fn ok(schema: &str, description: &str) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } })
+}
+
+fn with_errors(mut responses: Value, extra: &[(&str, &str)]) -> Value {
+    if let (Some(map), Value::Object(errors)) = (responses.as_object_mut(), error_responses()) {
+        map.extend(errors);
+        for (code, description) in extra {
+            map.insert(
+                code.to_string(),
+                json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }),
+            );
+        }
+    }
+    responses
+}
+
+fn param(name: &str, description: &str, format: Option<&str>) -> Value {
+    let mut schema = json!({ "type": "string" });
+    if let Some(f) = format {
+        schema["format"] = json!(f);
+    }
+    json!({ "name": name, "in": "path", "required": true, "description": description, "schema": schema })
+}
+
+/// The document served at `/api/v1/openapi.json`.
+pub fn document() -> Value {
+    let slug = param("slug", "Identifiant du module", None);
+    let id = param("id", "Identifiant de la tentative", Some("uuid"));
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Repères API",
+            "version": "1",
+            "description": "Parcours de formation : modules, leçons, tentatives de quiz, progression. Authentification par le cookie de session (jetons d'API à venir). Aucune réponse ne révèle les bonnes réponses d'une tentative avant sa soumission."
+        },
+        "servers": [{ "url": "/api/v1" }],
+        "security": [{ "session": [] }],
+        "paths": {
+            "/openapi.json": { "get": {
+                "summary": "Ce document", "security": [],
+                "responses": { "200": { "description": "Document OpenAPI 3" } }
+            }},
+            "/modules": { "get": {
+                "summary": "Modules proposés à l'utilisateur, avec son statut sur chacun",
+                "responses": with_errors(json!({ "200": ok("ModuleList", "Liste des modules") }), &[])
+            }},
+            "/modules/{slug}": { "get": {
+                "summary": "Un module et ses leçons",
+                "parameters": [slug],
+                "responses": with_errors(json!({ "200": ok("ModuleDetail", "Le module") }), &[])
+            }},
+            "/modules/{slug}/lessons/{number}": { "get": {
+                "summary": "Une leçon (la lecture est enregistrée)",
+                "parameters": [slug, param("number", "Numéro de la leçon, à partir de 1", None)],
+                "responses": with_errors(json!({ "200": ok("LessonResponse", "La leçon") }), &[])
+            }},
+            "/modules/{slug}/attempts": { "post": {
+                "summary": "Commencer une tentative de quiz",
+                "description": "Tire les questions dans les réserves du module et les mélange. Refusé (409) si les leçons ne sont pas toutes lues, si un prérequis manque ou si les tentatives sont épuisées.",
+                "parameters": [slug],
+                "responses": with_errors(json!({ "201": ok("Attempt", "Tentative créée, sans données de correction") }), &[("409", "Tentative impossible, avec la raison")])
+            }},
+            "/attempts/{id}": { "get": {
+                "summary": "Une tentative : ses questions si elle est ouverte, son résultat si elle est soumise",
+                "parameters": [id],
+                "responses": with_errors(json!({ "200": ok("AttemptState", "La tentative") }), &[])
+            }},
+            "/attempts/{id}/submission": { "post": {
+                "summary": "Soumettre les réponses d'une tentative",
+                "description": "Correction côté serveur. Une tentative déjà soumise renvoie le résultat enregistré, sans le modifier.",
+                "parameters": [id],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Submission" } } } },
+                "responses": with_errors(json!({ "200": ok("ResultResponse", "Résultat corrigé, avec explications") }), &[("400", "Corps illisible"), ("422", "Réponses invalides : question ou option inconnue, plusieurs options pour une question à réponse unique")])
+            }},
+            "/me/progress": { "get": {
+                "summary": "Ma progression : statut par module, historique des validations et des tentatives",
+                "responses": with_errors(json!({ "200": ok("Progress", "Progression") }), &[])
+            }}
+        },
+        "components": {
+            "securitySchemes": {
+                "session": { "type": "apiKey", "in": "cookie", "name": "reperes_session" }
+            },
+            "responses": {
+                "Unauthorized": { "description": "Non connecté", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+                "NotFound": { "description": "Introuvable (y compris la tentative d'un autre utilisateur)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+            },
+            "schemas": {
+                "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object", "required": ["status", "message"], "properties": { "status": { "type": "integer" }, "message": { "type": "string" } } } } },
+                "Status": { "type": "string", "enum": ["not_started", "in_progress", "completed", "expired", "blocked"] },
+                "ModuleState": { "type": "object", "properties": {
+                    "slug": { "type": "string" }, "title": { "type": "string" }, "summary": { "type": "string" },
+                    "estimated_minutes": { "type": "integer" }, "pass_mark": { "type": "integer" }, "validity_months": { "type": "integer" },
+                    "attempts_allowed": { "type": "integer", "nullable": true }, "attempts_used": { "type": "integer" }, "attempts_left": { "type": "integer", "nullable": true },
+                    "lessons_total": { "type": "integer" }, "lessons_viewed": { "type": "integer" }, "questions_per_attempt": { "type": "integer" },
+                    "status": { "$ref": "#/components/schemas/Status" }, "status_label": { "type": "string" },
+                    "completed_at": { "type": "string", "format": "date-time", "nullable": true }, "valid_until": { "type": "string", "format": "date-time", "nullable": true },
+                    "version": { "type": "string" }, "audiences": { "type": "array", "items": { "type": "string" } },
+                    "territorial_axes": { "type": "array", "items": { "type": "integer" } }, "equality_axes": { "type": "array", "items": { "type": "integer" } },
+                    "prerequisites": { "type": "array", "items": { "type": "object", "properties": { "slug": { "type": "string" }, "title": { "type": "string" }, "met": { "type": "boolean" } } } },
+                    "quiz_blocked_reason": { "type": "string", "nullable": true }
+                }},
+                "ModuleList": { "type": "object", "properties": { "modules": { "type": "array", "items": { "$ref": "#/components/schemas/ModuleState" } } } },
+                "LessonEntry": { "type": "object", "properties": { "number": { "type": "integer" }, "title": { "type": "string" }, "viewed": { "type": "boolean" }, "current": { "type": "boolean" } } },
+                "ModuleDetail": { "type": "object", "properties": { "module": { "$ref": "#/components/schemas/ModuleState" }, "lessons": { "type": "array", "items": { "$ref": "#/components/schemas/LessonEntry" } } } },
+                "LessonResponse": { "type": "object", "properties": { "lesson": { "type": "object", "properties": {
+                    "module_slug": { "type": "string" }, "number": { "type": "integer" }, "total": { "type": "integer" }, "title": { "type": "string" }, "html": { "type": "string" }, "minutes": { "type": "integer" }, "viewed": { "type": "integer" }
+                } } } },
+                "Attempt": { "type": "object", "properties": {
+                    "attempt_id": { "type": "string", "format": "uuid" }, "module_slug": { "type": "string" }, "module_title": { "type": "string" },
+                    "pass_mark": { "type": "integer" }, "started_at": { "type": "string", "format": "date-time" }, "submitted": { "type": "boolean" },
+                    "questions": { "type": "array", "items": { "type": "object", "properties": {
+                        "number": { "type": "integer" }, "id": { "type": "string" }, "kind": { "type": "string", "enum": ["single", "multiple", "true_false", "scenario"] },
+                        "multiple": { "type": "boolean" }, "prompt": { "type": "string" }, "situation": { "type": "string", "nullable": true },
+                        "options": { "type": "array", "items": { "type": "object", "properties": { "id": { "type": "string" }, "text": { "type": "string" } } } }
+                    } } }
+                }},
+                "Submission": { "type": "object", "required": ["answers"], "additionalProperties": false, "properties": {
+                    "answers": { "type": "object", "description": "Identifiant de question → identifiants des options choisies", "additionalProperties": { "type": "array", "items": { "type": "string" } } }
+                }},
+                "Result": { "type": "object", "properties": {
+                    "attempt_id": { "type": "string", "format": "uuid" }, "module_slug": { "type": "string" }, "module_title": { "type": "string" },
+                    "score": { "type": "integer" }, "pass_mark": { "type": "integer" }, "passed": { "type": "boolean" }, "submitted_at": { "type": "string", "format": "date-time" },
+                    "correct_count": { "type": "integer" }, "total": { "type": "integer" },
+                    "questions": { "type": "array", "items": { "type": "object", "properties": {
+                        "id": { "type": "string" }, "prompt": { "type": "string" }, "answered": { "type": "boolean" }, "correct": { "type": "boolean" }, "credit": { "type": "integer", "description": "Demi-points obtenus : 2 = juste, 1 = réponse ambiguë à un cas pratique" },
+                        "options": { "type": "array", "items": { "type": "object", "properties": {
+                            "id": { "type": "string" }, "text": { "type": "string" }, "chosen": { "type": "boolean" }, "correct": { "type": "boolean" },
+                            "grade": { "type": "string", "nullable": true, "enum": ["appropriate", "ambiguous", "discriminatory", null] }, "explanation": { "type": "string" }
+                        } } }
+                    } } }
+                }},
+                "ResultResponse": { "type": "object", "properties": { "result": { "$ref": "#/components/schemas/Result" } } },
+                "AttemptState": { "type": "object", "properties": { "status": { "type": "string", "enum": ["open", "submitted"] }, "attempt": { "$ref": "#/components/schemas/Attempt" }, "result": { "$ref": "#/components/schemas/Result" } } },
+                "Progress": { "type": "object", "properties": {
+                    "modules": { "type": "array", "items": { "$ref": "#/components/schemas/ModuleState" } },
+                    "completed_count": { "type": "integer" },
+                    "completions": { "type": "array", "items": { "type": "object", "properties": {
+                        "module_slug": { "type": "string" }, "module_title": { "type": "string" }, "module_version": { "type": "string" }, "score": { "type": "integer" },
+                        "completed_at": { "type": "string", "format": "date-time" }, "valid_until": { "type": "string", "format": "date-time", "nullable": true }, "attempt_id": { "type": "string", "format": "uuid" }
+                    } } },
+                    "attempts": { "type": "array", "items": { "type": "object", "properties": {
+                        "attempt_id": { "type": "string", "format": "uuid" }, "module_slug": { "type": "string" }, "module_title": { "type": "string" },
+                        "started_at": { "type": "string", "format": "date-time" }, "submitted_at": { "type": "string", "format": "date-time", "nullable": true },
+                        "score": { "type": "integer", "nullable": true }, "passed": { "type": "boolean", "nullable": true }
+                    } } }
+                }}
+            }
+        }
+    })
+}

@@ -1,0 +1,97 @@
+#![recursion_limit = "512"]
+//! Repères: the training service. `build` assembles the Rocket instance from settings;
+//! each capability lives in its own folder (see `docs/ARCHITECTURE.md`).
+
+pub mod api;
+pub mod auth;
+pub mod catalog;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod learning;
+pub mod people;
+pub mod views;
+mod web;
+
+use rocket::figment::Figment;
+use rocket::{Build, Rocket};
+
+pub use config::Config;
+pub use db::Db;
+
+/// Why the service could not start. Each message says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid settings: {0}")]
+    Settings(String),
+    #[error("the course catalogue is invalid:\n{0}")]
+    Catalog(String),
+    #[error("templates: {0}")]
+    Templates(String),
+    #[error("cannot connect to the database {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("seeding the demo data failed: {0}")]
+    Seed(String),
+}
+
+/// Hides the password of a database URL, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Loads the catalogue and templates, connects to and migrates the database, seeds the
+/// demo data when asked, and returns the Rocket instance ready to launch.
+pub async fn build(figment: Figment) -> Result<Rocket<Build>, StartError> {
+    let config: Config = figment
+        .extract()
+        .map_err(|e| StartError::Settings(e.to_string()))?;
+    let catalog = catalog::load(&config.courses_dir).map_err(|problems| {
+        StartError::Catalog(
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })?;
+    let views = views::Views::load(&config.templates_dir).map_err(StartError::Templates)?;
+    let db = Db::connect(&config.database_url, config.database_max_connections)
+        .await
+        .map_err(|source| StartError::Connect {
+            url: redact_url(&config.database_url),
+            source,
+        })?;
+    db.migrate().await?;
+    if config.demo {
+        people::store::seed_demo(&db)
+            .await
+            .map_err(|e| StartError::Seed(e.to_string()))?;
+    }
+    Ok(web::assemble(figment, config, catalog, views, db))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact_url("postgres://app:s3cret@db:5432/reperes"),
+            "postgres://app:***@db:5432/reperes"
+        );
+        assert_eq!(
+            super::redact_url("sqlite://data/x.db"),
+            "sqlite://data/x.db"
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! Server-rendered pages: Handlebars 6, templates read from `templates/` once at start,
+//! strict mode on (a missing value is an error, caught by the tests, not a blank).
+
+use std::io::Cursor;
+use std::path::Path;
+
+use handlebars::{DirectorySourceOptions, Handlebars};
+use rocket::http::{ContentType, Status};
+use rocket::request::Request;
+use rocket::response::{self, Responder, Response};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::config::DEV_LOGIN;
+use crate::error::Error;
+use crate::people::User;
+
+/// The loaded templates.
+pub struct Views {
+    hb: Handlebars<'static>,
+}
+
+impl Views {
+    /// Loads every `*.hbs` file under `dir`; the name of a template is its path without
+    /// the extension (`learning/catalogue`).
+    pub fn load(dir: &Path) -> Result<Views, String> {
+        let mut hb = Handlebars::new();
+        hb.set_strict_mode(true);
+        hb.register_helper("date", Box::new(date));
+        hb.register_helper("datetime", Box::new(datetime));
+        hb.register_templates_directory(dir, DirectorySourceOptions::default())
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        for required in ["layout", "error"] {
+            if !hb.has_template(required) {
+                return Err(format!(
+                    "{}: template \"{required}.hbs\" is missing",
+                    dir.display()
+                ));
+            }
+        }
+        Ok(Views { hb })
+    }
+
+    pub fn render(&self, name: &str, context: &Value) -> Result<String, Error> {
+        self.hb
+            .render(name, context)
+            .map_err(|e| Error::Internal(format!("template {name}: {e}")))
+    }
+}
+
+/// Formats an RFC 3339 instant as a Paris calendar date: `30/11/2026`.
+pub fn paris_date(rfc3339: &str) -> String {
+    format_paris(rfc3339, "%d/%m/%Y")
+}
+
+fn format_paris(rfc3339: &str, pattern: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|d| {
+            d.with_timezone(&chrono_tz::Europe::Paris)
+                .format(pattern)
+                .to_string()
+        })
+        .unwrap_or_else(|_| rfc3339.to_string())
+}
+
+handlebars::handlebars_helper!(date: |v: str| format_paris(v, "%d/%m/%Y"));
+handlebars::handlebars_helper!(datetime: |v: str| format_paris(v, "%d/%m/%Y à %Hh%M"));
+
+/// What the layout shows about the signed-in person.
+#[derive(Serialize)]
+pub struct Me {
+    pub name: String,
+    pub role: &'static str,
+}
+
+impl From<&User> for Me {
+    fn from(u: &User) -> Me {
+        Me {
+            name: u.display_name.clone(),
+            role: u.role.label(),
+        }
+    }
+}
+
+/// A page to render: template name, title and data. Rendered as a response, so a handler
+/// returns `Result<Page>`.
+pub struct Page {
+    template: &'static str,
+    title: String,
+    me: Option<Me>,
+    data: Value,
+    status: Status,
+}
+
+impl Page {
+    pub fn new(
+        template: &'static str,
+        title: impl Into<String>,
+        me: Option<&User>,
+        data: Value,
+    ) -> Page {
+        Page {
+            template,
+            title: title.into(),
+            me: me.map(Me::from),
+            data,
+            status: Status::Ok,
+        }
+    }
+
+    pub fn status(mut self, status: Status) -> Page {
+        self.status = status;
+        self
+    }
+}
+
+fn context(title: &str, me: Option<&Me>, data: &Value) -> Value {
+    json!({
+        "title": title,
+        "me": me,
+        "dev_login": DEV_LOGIN,
+        "page": data,
+    })
+}
+
+fn html_response<'o>(status: Status, html: String) -> response::Result<'o> {
+    Response::build()
+        .status(status)
+        .header(ContentType::HTML)
+        .sized_body(html.len(), Cursor::new(html))
+        .ok()
+}
+
+impl<'r, 'o: 'r> Responder<'r, 'o> for Page {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'o> {
+        let Some(views) = req.rocket().state::<Views>() else {
+            return Err(Status::InternalServerError);
+        };
+        match views.render(
+            self.template,
+            &context(&self.title, self.me.as_ref(), &self.data),
+        ) {
+            Ok(html) => html_response(self.status, html),
+            Err(e) => e.respond_to(req),
+        }
+    }
+}
+
+/// The HTML error page; falls back to a minimal escaped page if the templates fail.
+pub fn error_page(req: &Request<'_>, status: Status, message: &str) -> String {
+    let title = match status.code {
+        401 => "Connexion requise",
+        403 => "Accès refusé",
+        404 => "Page introuvable",
+        400 | 422 => "Demande incorrecte",
+        409 => "Action impossible",
+        _ => "Erreur",
+    };
+    let data = json!({ "status": status.code, "message": message });
+    req.rocket()
+        .state::<Views>()
+        .and_then(|v| v.render("error", &context(title, None, &data)).ok())
+        .unwrap_or_else(|| {
+            format!(
+                "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>{title}</title></head><body><main><h1>{title}</h1><p>{}</p></main></body></html>",
+                handlebars::html_escape(message)
+            )
+        })
+}

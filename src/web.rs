@@ -1,0 +1,130 @@
+//! Assembly of the Rocket instance: routes, catchers, static files and response headers.
+
+use rocket::fairing::{AdHoc, Fairing, Info, Kind};
+use rocket::figment::Figment;
+use rocket::fs::FileServer;
+use rocket::http::{Header, Status};
+use rocket::request::Request;
+use rocket::response::Response;
+use rocket::{catch, catchers, Build, Catcher, Rocket};
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::StatusMessage;
+use crate::views::Views;
+use crate::{api, auth, learning};
+
+pub(crate) fn assemble(
+    figment: Figment,
+    config: Config,
+    catalog: Catalog,
+    views: Views,
+    db: Db,
+) -> Rocket<Build> {
+    let static_dir = config.static_dir.clone();
+    rocket::custom(figment)
+        .manage(db)
+        .manage(catalog)
+        .manage(views)
+        .manage(config)
+        .mount("/", learning::routes::routes())
+        .mount("/", auth::routes::routes())
+        .mount("/", api::root_routes())
+        .mount("/api/v1", api::v1_routes())
+        .mount("/static", FileServer::from(static_dir).rank(20))
+        .register("/", catchers())
+        .attach(SecurityHeaders)
+        .attach(AdHoc::on_liftoff("address", |rocket| {
+            Box::pin(async move {
+                let c = rocket.config();
+                println!("Repères est prêt : ouvrez http://{}:{}/", c.address, c.port);
+            })
+        }))
+        .attach(AdHoc::on_shutdown("database", |rocket| {
+            Box::pin(async move {
+                if let Some(db) = rocket.state::<Db>() {
+                    db.close().await;
+                }
+            })
+        }))
+}
+
+fn catchers() -> Vec<Catcher> {
+    catchers![
+        bad_request,
+        unauthorized,
+        forbidden,
+        not_found,
+        unprocessable,
+        payload_too_large,
+        internal,
+        unavailable,
+        default
+    ]
+}
+
+fn message_for(status: Status, req: &Request<'_>) -> String {
+    match status.code {
+        400 => "La demande est mal formée.".into(),
+        401 => "Vous devez vous connecter pour accéder à cette page.".into(),
+        403 => "Vous n'avez pas accès à cette ressource.".into(),
+        404 => format!(
+            "Aucune page ne correspond à l'adresse {}.",
+            req.uri().path()
+        ),
+        413 => "Les données envoyées sont trop volumineuses.".into(),
+        422 => "Les données envoyées sont invalides.".into(),
+        503 => "Le service est momentanément indisponible. Réessayez dans un instant.".into(),
+        _ => "Une erreur interne est survenue. Réessayez dans un instant.".into(),
+    }
+}
+
+macro_rules! catcher_fn {
+    ($name:ident, $code:literal) => {
+        #[catch($code)]
+        fn $name(req: &Request<'_>) -> StatusMessage {
+            let status = Status::new($code);
+            StatusMessage(status, message_for(status, req))
+        }
+    };
+}
+
+catcher_fn!(bad_request, 400);
+catcher_fn!(unauthorized, 401);
+catcher_fn!(forbidden, 403);
+catcher_fn!(not_found, 404);
+catcher_fn!(unprocessable, 422);
+catcher_fn!(payload_too_large, 413);
+catcher_fn!(internal, 500);
+catcher_fn!(unavailable, 503);
+
+#[catch(default)]
+fn default(status: Status, req: &Request<'_>) -> StatusMessage {
+    StatusMessage(status, message_for(status, req))
+}
+
+/// Headers on every response: no framing, no MIME sniffing, no inline script, no referrer
+/// sent to other sites.
+struct SecurityHeaders;
+
+#[rocket::async_trait]
+impl Fairing for SecurityHeaders {
+    fn info(&self) -> Info {
+        Info {
+            name: "security headers",
+            kind: Kind::Response,
+        }
+    }
+
+    async fn on_response<'r>(&self, _req: &'r Request<'_>, res: &mut Response<'r>) {
+        res.set_header(Header::new(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        ));
+        res.set_header(Header::new("X-Content-Type-Options", "nosniff"));
+        res.set_header(Header::new("Referrer-Policy", "same-origin"));
+        res.set_header(Header::new("X-Frame-Options", "DENY"));
+    }
+}

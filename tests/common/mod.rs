@@ -1,0 +1,298 @@
+//! Test harness: a real Rocket instance on a fresh database, SQLite or PostgreSQL.
+//!
+//! PostgreSQL tests run when `REPERES_TEST_POSTGRES_URL` is set (an admin URL such as
+//! `postgres://postgres@127.0.0.1:5432/postgres`); each test creates its own database and
+//! drops it afterwards. With `CI=true`, a missing or unreachable PostgreSQL fails the test.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use rocket::figment::Figment;
+use rocket::http::{ContentType, Header, Status};
+use rocket::local::asynchronous::{Client, LocalResponse};
+use serde_json::Value;
+use sqlx::Connection;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn manifest_path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A database made for one test.
+pub struct TestDb {
+    pub url: String,
+    pg: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+impl TestDb {
+    /// `None` when PostgreSQL is not configured outside CI (the test is skipped).
+    pub async fn new(backend: Backend) -> Option<TestDb> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                Some(TestDb {
+                    url,
+                    pg: None,
+                    _dir: Some(dir),
+                })
+            }
+            Backend::Postgres => {
+                let admin = match std::env::var("REPERES_TEST_POSTGRES_URL") {
+                    Ok(u) if !u.is_empty() => u,
+                    _ if in_ci() => panic!("CI=true but REPERES_TEST_POSTGRES_URL is not set"),
+                    _ => {
+                        eprintln!("skipped: REPERES_TEST_POSTGRES_URL is not set");
+                        return None;
+                    }
+                };
+                let name = format!("reperes_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("PostgreSQL unreachable at {admin}: {e}"));
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+                let base = base.split('?').next().unwrap_or(base);
+                Some(TestDb {
+                    url: format!("{base}/{name}"),
+                    pg: Some((admin, name)),
+                    _dir: None,
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg.take() {
+            // Drop runs outside async code: use a small runtime of its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                rt.block_on(async {
+                    let mut conn = sqlx::PgConnection::connect(&admin).await.ok()?;
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
+                })
+            })
+            .join();
+        }
+    }
+}
+
+/// The settings of a test instance on `db_url` with the given course folder.
+pub fn figment(db_url: &str, courses: &str) -> Figment {
+    reperes::config::figment()
+        .merge(("database_url", db_url))
+        .merge(("database_max_connections", 8))
+        .merge(("courses_dir", manifest_path(courses)))
+        .merge(("templates_dir", manifest_path("templates")))
+        .merge(("static_dir", manifest_path("static")))
+        .merge(("demo", true))
+        .merge(("secret_key", "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk="))
+        .merge(("log_level", "off"))
+}
+
+/// A running test instance with a cookie-keeping client.
+pub struct TestApp {
+    pub client: Client,
+    pub backend: Backend,
+    pub db: TestDb,
+}
+
+pub const CAMILLE: &str = "camille.martin@demo.reperes.test";
+pub const SOPHIE: &str = "sophie.nguyen@demo.reperes.test";
+pub const AICHA: &str = "aicha.diallo@demo.reperes.test";
+pub const ADMIN: &str = "admin@demo.reperes.test";
+
+impl TestApp {
+    pub async fn new(backend: Backend) -> Option<TestApp> {
+        Self::with_courses(backend, "tests/fixtures/courses").await
+    }
+
+    pub async fn with_courses(backend: Backend, courses: &str) -> Option<TestApp> {
+        let db = TestDb::new(backend).await?;
+        let rocket = reperes::build(figment(&db.url, courses))
+            .await
+            .expect("service builds");
+        let client = Client::tracked(rocket).await.expect("valid rocket");
+        Some(TestApp {
+            client,
+            backend,
+            db,
+        })
+    }
+
+    pub fn database(&self) -> &reperes::Db {
+        self.client
+            .rocket()
+            .state::<reperes::Db>()
+            .expect("db state")
+    }
+
+    pub async fn login(&self, email: &str) {
+        let res = self
+            .client
+            .post("/auth/dev")
+            .header(ContentType::Form)
+            .body(format!("email={email}"))
+            .dispatch()
+            .await;
+        assert_eq!(res.status(), Status::SeeOther, "sign-in as {email}");
+    }
+
+    pub async fn logout(&self) {
+        let res = self.client.post("/auth/deconnexion").dispatch().await;
+        assert_eq!(res.status(), Status::SeeOther);
+    }
+
+    pub async fn get(&self, path: &str) -> (Status, String) {
+        let res = self.client.get(path).dispatch().await;
+        let status = res.status();
+        (status, res.into_string().await.unwrap_or_default())
+    }
+
+    /// A GET that answers with a redirect: its status and location.
+    pub async fn get_redirect(&self, path: &str) -> (Status, String) {
+        let res = self.client.get(path).dispatch().await;
+        (res.status(), location(&res))
+    }
+
+    pub async fn post_form(&self, path: &str, body: &str) -> (Status, String, String) {
+        let res = self
+            .client
+            .post(path)
+            .header(ContentType::Form)
+            .body(body)
+            .dispatch()
+            .await;
+        let status = res.status();
+        let loc = location(&res);
+        (status, loc, res.into_string().await.unwrap_or_default())
+    }
+
+    pub async fn get_json(&self, path: &str) -> (Status, Value) {
+        let res = self
+            .client
+            .get(path)
+            .header(Header::new("Accept", "application/json"))
+            .dispatch()
+            .await;
+        json_of(res).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &str) -> (Status, Value) {
+        let res = self
+            .client
+            .post(path)
+            .header(ContentType::JSON)
+            .body(body)
+            .dispatch()
+            .await;
+        json_of(res).await
+    }
+}
+
+pub fn location(res: &LocalResponse<'_>) -> String {
+    res.headers()
+        .get_one("Location")
+        .unwrap_or_default()
+        .to_string()
+}
+
+pub async fn json_of(res: LocalResponse<'_>) -> (Status, Value) {
+    let status = res.status();
+    let ct = res.content_type();
+    let body = res.into_string().await.unwrap_or_default();
+    assert_eq!(
+        ct,
+        Some(ContentType::JSON),
+        "JSON expected, got {status}: {body}"
+    );
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("bad JSON ({e}): {body}")),
+    )
+}
+
+/// Generates one test per backend from an `async fn(TestApp)`.
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[rocket::async_test]
+                async fn sqlite() {
+                    if let Some(app) = $crate::common::TestApp::new($crate::common::Backend::Sqlite).await {
+                        super::$name(app).await;
+                    }
+                }
+                #[rocket::async_test]
+                async fn postgres() {
+                    if let Some(app) = $crate::common::TestApp::new($crate::common::Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+
+/// The right answers of an attempt, computed from the course files (the API never tells).
+pub fn right_answers(
+    courses: &str,
+    module: &str,
+    attempt: &Value,
+) -> serde_json::Map<String, Value> {
+    answers_where(courses, module, attempt, |o| o.correct)
+}
+
+/// Answers picking, for each question, the options accepted by `pick`.
+pub fn answers_where(
+    courses: &str,
+    module: &str,
+    attempt: &Value,
+    pick: impl Fn(&reperes::catalog::Choice) -> bool,
+) -> serde_json::Map<String, Value> {
+    let catalog = reperes::catalog::load(&manifest_path(courses)).expect("fixture catalogue");
+    let module = catalog.get(module).expect("module");
+    let mut out = serde_json::Map::new();
+    for q in attempt["questions"].as_array().expect("questions") {
+        let id = q["id"].as_str().unwrap();
+        let question = module
+            .quiz
+            .pools
+            .iter()
+            .flat_map(|p| &p.questions)
+            .find(|x| x.id == id)
+            .expect("question in catalogue");
+        let chosen: Vec<Value> = question
+            .options
+            .iter()
+            .filter(|o| pick(o))
+            .map(|o| Value::from(o.id.clone()))
+            .collect();
+        out.insert(id.to_string(), Value::Array(chosen));
+    }
+    out
+}

@@ -1,0 +1,192 @@
+//! The service as a whole: start-up, health, OpenAPI, migrations, demo data, CLI.
+
+mod common;
+
+use common::*;
+use rocket::http::Status;
+use std::process::Command;
+
+on_both!(
+    health_answers,
+    openapi_lists_every_api_route,
+    start_up_is_idempotent,
+    pages_render_for_every_demo_person
+);
+
+async fn health_answers(app: TestApp) {
+    let (status, body) = app.get_json("/healthz").await;
+    assert_eq!(status, Status::Ok);
+    assert_eq!(body["status"], "ok");
+    let backend = if app.backend == Backend::Sqlite {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    assert_eq!(body["database"]["backend"], backend);
+    // With the pool closed, the database no longer answers: 503.
+    app.database().close().await;
+    let (status, body) = app.get_json("/healthz").await;
+    assert_eq!(status, Status::ServiceUnavailable);
+    assert_eq!(body["status"], "unavailable");
+}
+
+async fn openapi_lists_every_api_route(app: TestApp) {
+    let (status, doc) = app.get_json("/api/v1/openapi.json").await;
+    assert_eq!(status, Status::Ok);
+    assert_eq!(doc["openapi"], "3.0.3");
+    let paths = doc["paths"].as_object().unwrap();
+    let mut checked = 0;
+    for route in app.client.rocket().routes() {
+        let uri = route.uri.to_string();
+        let Some(rest) = uri.strip_prefix("/api/v1") else {
+            continue;
+        };
+        let templated = rest.replace('<', "{").replace('>', "}");
+        let method = route.method.as_str().to_lowercase();
+        let entry = paths
+            .get(&templated)
+            .unwrap_or_else(|| panic!("{templated} missing from openapi.json"));
+        assert!(
+            entry.get(&method).is_some(),
+            "{method} {templated} missing from openapi.json"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 7, "only {checked} API routes found");
+    // Security headers are on every response.
+    let res = app.client.get("/api/v1/openapi.json").dispatch().await;
+    let csp = res.headers().get_one("Content-Security-Policy").unwrap();
+    assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"));
+    assert_eq!(
+        res.headers().get_one("X-Content-Type-Options"),
+        Some("nosniff")
+    );
+}
+
+async fn start_up_is_idempotent(app: TestApp) {
+    // A second instance on the same database migrates nothing new and seeds nobody twice.
+    let again = reperes::build(figment(&app.db.url, "tests/fixtures/courses"))
+        .await
+        .expect("restart");
+    let db = again.state::<reperes::Db>().unwrap();
+    let users: i64 = reperes::on_db!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await).unwrap();
+    assert_eq!(users as usize, reperes::people::DEMO_PEOPLE.len());
+}
+
+async fn pages_render_for_every_demo_person(app: TestApp) {
+    let (status, login) = app.get("/connexion").await;
+    assert_eq!(status, Status::Ok);
+    for person in reperes::people::DEMO_PEOPLE {
+        assert!(login.contains(person.email), "{} listed", person.email);
+        app.login(person.email).await;
+        for path in ["/modules", "/progression", "/connexion"] {
+            let (status, page) = app.get(path).await;
+            assert_eq!(status, Status::Ok, "{path} for {}", person.email);
+            assert_eq!(page.matches("<h1").count(), 1, "one h1 on {path}");
+            assert!(page.contains(person.name));
+        }
+        app.logout().await;
+    }
+    let (status, css) = app.get("/static/site.css").await;
+    assert_eq!(status, Status::Ok);
+    assert!(css.contains(":focus-visible"));
+}
+
+#[rocket::async_test]
+async fn instances_starting_together_on_postgres_do_not_conflict() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let starts = (0..4).map(|_| reperes::build(figment(&db.url, "tests/fixtures/courses")));
+    let results = futures_join_all(starts).await;
+    for r in &results {
+        assert!(r.is_ok(), "{:?}", r.as_ref().err());
+    }
+    let rocket = results.into_iter().next().unwrap().unwrap();
+    let pool = rocket.state::<reperes::Db>().unwrap();
+    let users: i64 = reperes::on_db!(pool, p => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(p).await).unwrap();
+    assert_eq!(users as usize, reperes::people::DEMO_PEOPLE.len());
+}
+
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let handles: Vec<_> = futures.map(Box::pin).collect();
+    let mut out = Vec::new();
+    // Poll them concurrently.
+    let joined = rocket::futures::future::join_all(handles).await;
+    out.extend(joined);
+    out
+}
+
+#[rocket::async_test]
+async fn an_invalid_catalogue_stops_the_start_with_every_problem() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let Err(err) = reperes::build(figment(&db.url, "tests/fixtures/broken")).await else {
+        panic!("an invalid catalogue must stop the start");
+    };
+    let text = err.to_string();
+    assert!(
+        text.contains("bad/module.toml:4: unknown audience \"astronautes\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("lesson file \"absente.md\" does not exist"),
+        "{text}"
+    );
+}
+
+#[test]
+fn courses_check_reports_problems_and_exit_status() {
+    let bin = env!("CARGO_BIN_EXE_reperes");
+    let out = Command::new(bin)
+        .args(["courses", "check"])
+        .arg(manifest_path("tests/fixtures/broken"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines.iter().any(|l| l.ends_with("bad/module.toml:4: unknown audience \"astronautes\" (expected one of: accueil, rh, social, partenaire, encadrement, tous)")), "{stdout}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with("bad/module.toml:8: lesson file \"absente.md\" does not exist")),
+        "{stdout}"
+    );
+
+    let out = Command::new(bin)
+        .args(["courses", "check"])
+        .arg(manifest_path("courses"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = Command::new(bin)
+        .args(["courses", "check"])
+        .arg(manifest_path("tests/fixtures/courses"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
+
+#[rocket::async_test]
+async fn the_real_catalogue_serves_every_lesson() {
+    let Some(app) = TestApp::with_courses(Backend::Sqlite, "courses").await else {
+        return;
+    };
+    app.login(ADMIN).await;
+    let catalog = reperes::catalog::load(&manifest_path("courses")).unwrap();
+    for m in catalog.modules() {
+        let (status, _) = app.get(&format!("/modules/{}", m.slug)).await;
+        assert_eq!(status, Status::Ok, "{}", m.slug);
+        for n in 1..=m.lessons.len() {
+            let (status, page) = app.get(&format!("/modules/{}/lecons/{n}", m.slug)).await;
+            assert_eq!(status, Status::Ok, "{} lesson {n}", m.slug);
+            assert_eq!(page.matches("<h1").count(), 1);
+        }
+    }
+}

@@ -114,13 +114,17 @@ impl Page {
     }
 }
 
-fn context(title: &str, me: Option<&Me>, data: &Value) -> Value {
-    json!({
-        "title": title,
-        "me": me,
-        "dev_login": DEV_LOGIN,
-        "page": data,
-    })
+fn context(title: String, me: Option<Me>, data: Value) -> Value {
+    let mut map = serde_json::Map::with_capacity(4);
+    map.insert("title".into(), Value::String(title));
+    map.insert(
+        "me".into(),
+        me.map(|m| json!({ "name": m.name, "role": m.role }))
+            .unwrap_or(Value::Null),
+    );
+    map.insert("dev_login".into(), Value::Bool(DEV_LOGIN));
+    map.insert("page".into(), data);
+    Value::Object(map)
 }
 
 fn html_response<'o>(status: Status, html: String) -> response::Result<'o> {
@@ -136,10 +140,7 @@ impl<'r, 'o: 'r> Responder<'r, 'o> for Page {
         let Some(views) = req.rocket().state::<Views>() else {
             return Err(Status::InternalServerError);
         };
-        match views.render(
-            self.template,
-            &context(&self.title, self.me.as_ref(), &self.data),
-        ) {
+        match views.render(self.template, &context(self.title, self.me, self.data)) {
             Ok(html) => html_response(self.status, html),
             Err(e) => e.respond_to(req),
         }
@@ -159,7 +160,7 @@ pub fn error_page(req: &Request<'_>, status: Status, message: &str) -> String {
     let data = json!({ "status": status.code, "message": message });
     req.rocket()
         .state::<Views>()
-        .and_then(|v| v.render("error", &context(title, None, &data)).ok())
+        .and_then(|v| v.render("error", &context(title.into(), None, data)).ok())
         .unwrap_or_else(|| {
             format!(
                 "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>{title}</title></head><body><main><h1>{title}</h1><p>{}</p></main></body></html>",

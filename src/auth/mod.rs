@@ -5,6 +5,10 @@
 
 pub mod routes;
 
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::Instant;
+
 use chrono::{Duration, Utc};
 use rocket::http::{Cookie, CookieJar, SameSite, Status};
 use rocket::request::{FromRequest, Outcome, Request};
@@ -32,8 +36,11 @@ pub fn open_session(cookies: &CookieJar<'_>, user: &User) {
     cookies.add_private(cookie);
 }
 
-pub fn close_session(cookies: &CookieJar<'_>) {
+/// Ends the session; returns the user whose session it was.
+pub fn close_session(cookies: &CookieJar<'_>) -> Option<Uuid> {
+    let user = session_user(cookies);
     cookies.remove_private(Cookie::build(SESSION_COOKIE).path("/"));
+    user
 }
 
 /// The user id of a valid, unexpired session cookie.
@@ -45,6 +52,47 @@ fn session_user(cookies: &CookieJar<'_>) -> Option<Uuid> {
         return None;
     }
     Uuid::parse_str(id).ok()
+}
+
+/// Recently loaded users, so that a page does not read the same user row on every request.
+/// An entry lives a few seconds: a role change or a deactivation takes effect within that
+/// time on every instance, without any invalidation message between instances.
+pub struct UserCache {
+    entries: RwLock<HashMap<Uuid, (Instant, User)>>,
+    ttl: std::time::Duration,
+}
+
+impl UserCache {
+    /// Above this many entries the cache is emptied rather than grown.
+    const MAX_ENTRIES: usize = 100_000;
+
+    pub fn new(ttl: std::time::Duration) -> UserCache {
+        UserCache {
+            entries: RwLock::new(HashMap::new()),
+            ttl,
+        }
+    }
+
+    pub fn get(&self, id: Uuid) -> Option<User> {
+        let entries = self.entries.read().ok()?;
+        let (at, user) = entries.get(&id)?;
+        (at.elapsed() < self.ttl).then(|| user.clone())
+    }
+
+    pub fn put(&self, user: &User) {
+        if let Ok(mut entries) = self.entries.write() {
+            if entries.len() >= Self::MAX_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(user.id, (Instant::now(), user.clone()));
+        }
+    }
+
+    pub fn forget(&self, id: Uuid) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.remove(&id);
+        }
+    }
 }
 
 /// The signed-in user. A request without a valid session fails with 401, answered by the
@@ -59,6 +107,10 @@ impl<'r> FromRequest<'r> for CurrentUser {
         let Some(id) = session_user(req.cookies()) else {
             return Outcome::Error((Status::Unauthorized, Error::Unauthorized));
         };
+        let cache = req.rocket().state::<UserCache>();
+        if let Some(user) = cache.and_then(|c| c.get(id)) {
+            return Outcome::Success(CurrentUser(user));
+        }
         let Some(db) = req.rocket().state::<Db>() else {
             return Outcome::Error((
                 Status::InternalServerError,
@@ -66,7 +118,12 @@ impl<'r> FromRequest<'r> for CurrentUser {
             ));
         };
         match store::find(db, id).await {
-            Ok(Some(user)) => Outcome::Success(CurrentUser(user)),
+            Ok(Some(user)) => {
+                if let Some(c) = cache {
+                    c.put(&user);
+                }
+                Outcome::Success(CurrentUser(user))
+            }
             Ok(None) => Outcome::Error((Status::Unauthorized, Error::Unauthorized)),
             Err(e) => {
                 eprintln!("session lookup failed: {e}");

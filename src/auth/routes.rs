@@ -6,7 +6,7 @@ use rocket::response::Redirect;
 use rocket::{get, post, routes, Route, State};
 use serde_json::json;
 
-use super::{close_session, open_session, safe_next, CurrentUser};
+use super::{close_session, open_session, safe_next, CurrentUser, UserCache};
 use crate::config::DEV_LOGIN;
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -67,7 +67,9 @@ async fn dev_login(
 }
 
 #[post("/auth/deconnexion")]
-fn logout(cookies: &CookieJar<'_>) -> Redirect {
-    close_session(cookies);
+fn logout(cookies: &CookieJar<'_>, cache: &State<UserCache>) -> Redirect {
+    if let Some(id) = close_session(cookies) {
+        cache.forget(id);
+    }
     Redirect::to("/connexion")
 }

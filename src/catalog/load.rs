@@ -220,7 +220,7 @@ fn is_identifier(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
 }
 
@@ -330,6 +330,12 @@ fn load_module(folder: &Path, problems: &mut Vec<Problem>) -> Option<Module> {
         out
     };
     let territorial_axes = axes(&raw.territorial_axes, "territorial axis", &mut rep);
+    if raw.territorial_axes.is_empty() {
+        rep.at(
+            raw.slug.span().start,
+            "territorial_axes is empty: name the axes of the territorial plan this module serves",
+        );
+    }
     let equality_axes = axes(&raw.equality_axes, "equality axis", &mut rep);
     let mut ranged = |v: &Spanned<i64>, name: &str, lo: i64, hi: i64| -> i64 {
         let n = *v.get_ref();
@@ -372,10 +378,16 @@ fn load_module(folder: &Path, problems: &mut Vec<Problem>) -> Option<Module> {
     }
     for l in raw.lessons.get_ref() {
         let name = l.get_ref();
-        if name.contains('/') || name.contains('\\') || name.starts_with('.') {
+        if name.contains('/')
+            || name.contains('\\')
+            || name.starts_with('.')
+            || !name.ends_with(".md")
+        {
             rep.at(
                 l.span().start,
-                format!("lesson \"{name}\" must be a file name inside the module folder"),
+                format!(
+                    "lesson \"{name}\" must be the name of a .md file inside the module folder"
+                ),
             );
         } else if lesson_files.iter().any(|(f, _)| f == name) {
             rep.at(l.span().start, format!("lesson \"{name}\" listed twice"));

@@ -27,16 +27,23 @@ pub async fn record_lesson_view(
     file: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    on_db!(db, pool => sqlx::query(
-        "INSERT INTO lesson_views (user_id, module_slug, lesson_file, first_viewed_at)
-         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
-    ).bind(user).bind(slug).bind(file).bind(now).execute(pool).await.map(|_| ()))?;
+    on_db!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO lesson_views (user_id, module_slug, lesson_file, first_viewed_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+        ).bind(user).bind(slug).bind(file).bind(now).execute(tx.conn()).await?;
+        tx.commit().await?;
+    });
     Ok(())
 }
 
 #[derive(FromRow)]
-struct CycleRow {
+struct RecordRow {
     module_slug: String,
+    /// Set on lesson-view rows.
+    lesson_file: Option<String>,
+    /// Set on cycle rows.
     last_completed_at: Option<DateTime<Utc>>,
     attempts_in_cycle: i64,
 }
@@ -67,43 +74,42 @@ impl LearnerRecord {
     }
 }
 
-const CYCLE_SQL: &str = "
-    SELECT s.module_slug,
+/// Lesson views, then one row per module attempted with its latest completion and the
+/// attempts started since: one round trip for every page that shows statuses.
+const RECORD_SQL: &str = "
+    SELECT module_slug, lesson_file, NULL AS last_completed_at, 0 AS attempts_in_cycle
+      FROM lesson_views WHERE user_id = $1
+    UNION ALL
+    SELECT s.module_slug, NULL,
            (SELECT MAX(c.completed_at) FROM completions c
-             WHERE c.user_id = $1 AND c.module_slug = s.module_slug) AS last_completed_at,
+             WHERE c.user_id = $1 AND c.module_slug = s.module_slug),
            (SELECT COUNT(*) FROM attempts a
              WHERE a.user_id = $1 AND a.module_slug = s.module_slug
                AND NOT EXISTS (SELECT 1 FROM completions c2
                                 WHERE c2.user_id = $1 AND c2.module_slug = s.module_slug
-                                  AND c2.completed_at >= a.started_at)) AS attempts_in_cycle
-    FROM (SELECT DISTINCT module_slug FROM attempts WHERE user_id = $1) s";
+                                  AND c2.completed_at >= a.started_at))
+      FROM (SELECT DISTINCT module_slug FROM attempts WHERE user_id = $1) s";
 
-/// Everything the catalogue and progress pages need to know about a learner, in two queries.
+/// Everything the catalogue and progress pages need to know about a learner.
 pub async fn learner_record(db: &Db, user: Uuid) -> Result<LearnerRecord> {
-    let (views, cycles): (Vec<(String, String)>, Vec<CycleRow>) = on_db!(db, pool => {
-        let views = sqlx::query_as(
-            "SELECT module_slug, lesson_file FROM lesson_views WHERE user_id = $1"
-        ).bind(user).fetch_all(pool).await?;
-        let cycles = sqlx::query_as(CYCLE_SQL).bind(user).fetch_all(pool).await?;
-        (views, cycles)
-    });
-    let mut viewed: HashMap<String, Vec<String>> = HashMap::new();
-    for (slug, file) in views {
-        viewed.entry(slug).or_default().push(file);
+    let rows: Vec<RecordRow> = on_db!(db, pool => sqlx::query_as(RECORD_SQL)
+        .bind(user).fetch_all(pool).await)?;
+    let mut record = LearnerRecord {
+        viewed: HashMap::new(),
+        cycles: HashMap::new(),
+    };
+    for r in rows {
+        match r.lesson_file {
+            Some(file) => record.viewed.entry(r.module_slug).or_default().push(file),
+            None => {
+                let attempts = u32::try_from(r.attempts_in_cycle).unwrap_or(u32::MAX);
+                record
+                    .cycles
+                    .insert(r.module_slug, (r.last_completed_at, attempts));
+            }
+        }
     }
-    let cycles = cycles
-        .into_iter()
-        .map(|r| {
-            (
-                r.module_slug,
-                (
-                    r.last_completed_at,
-                    u32::try_from(r.attempts_in_cycle).unwrap_or(u32::MAX),
-                ),
-            )
-        })
-        .collect();
-    Ok(LearnerRecord { viewed, cycles })
+    Ok(record)
 }
 
 /// An attempt as stored.
@@ -225,13 +231,13 @@ pub async fn create_attempt(db: &Db, new: NewAttempt<'_>) -> Result<CreateOutcom
         // Serialises the starts of one user (a row lock on PostgreSQL; SQLite already holds
         // the database write lock).
         sqlx::query("UPDATE users SET active = active WHERE id = $1")
-            .bind(new.user).execute(&mut *tx).await?;
+            .bind(new.user).execute(tx.conn()).await?;
         if let Some(max) = new.module.attempts_allowed {
             let used: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM attempts a WHERE a.user_id = $1 AND a.module_slug = $2
                    AND NOT EXISTS (SELECT 1 FROM completions c WHERE c.user_id = $1
                                     AND c.module_slug = $2 AND c.completed_at >= a.started_at)"
-            ).bind(new.user).bind(slug).fetch_one(&mut *tx).await?;
+            ).bind(new.user).bind(slug).fetch_one(tx.conn()).await?;
             if used >= i64::from(max) {
                 return Ok(CreateOutcome::NoAttemptLeft);
             }
@@ -241,7 +247,7 @@ pub async fn create_attempt(db: &Db, new: NewAttempt<'_>) -> Result<CreateOutcom
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         ).bind(id).bind(new.user).bind(slug).bind(&new.module.version)
             .bind(new.seed as i64).bind(&questions).bind(i64::from(new.module.pass_mark)).bind(new.now)
-            .execute(&mut *tx).await?;
+            .execute(tx.conn()).await?;
         tx.commit().await?;
         Ok(CreateOutcome::Created(id))
     })
@@ -265,7 +271,7 @@ pub async fn record_submission(
              WHERE id = $5 AND user_id = $6 AND submitted_at IS NULL"
         ).bind(now).bind(&answers).bind(i64::from(grading.score)).bind(grading.passed)
             .bind(attempt.id).bind(attempt.user_id)
-            .execute(&mut *tx).await?.rows_affected();
+            .execute(tx.conn()).await?.rows_affected();
         if updated == 0 {
             return Ok(false);
         }
@@ -275,7 +281,7 @@ pub async fn record_submission(
                  VALUES ($1, $2, $3, $4, $5, $6, $7)"
             ).bind(Uuid::new_v4()).bind(attempt.user_id).bind(&attempt.module_slug)
                 .bind(&attempt.module_version).bind(attempt.id).bind(i64::from(grading.score)).bind(now)
-                .execute(&mut *tx).await?;
+                .execute(tx.conn()).await?;
         }
         tx.commit().await?;
         Ok(true)

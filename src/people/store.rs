@@ -71,11 +71,15 @@ pub async fn insert(
         .map(|a| a.code())
         .collect::<Vec<_>>()
         .join(" ");
-    on_db!(db, pool => sqlx::query(
-        "INSERT INTO users (id, email, display_name, role, audiences, active, created_at)
-         VALUES ($1, $2, $3, $4, $5, TRUE, $6)"
-    ).bind(id).bind(email.to_lowercase()).bind(name).bind(role.code()).bind(audiences).bind(now)
-        .execute(pool).await.map(|_| ()))?;
+    on_db!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO users (id, email, display_name, role, audiences, active, created_at)
+             VALUES ($1, $2, $3, $4, $5, TRUE, $6)"
+        ).bind(id).bind(email.to_lowercase()).bind(name).bind(role.code()).bind(audiences).bind(now)
+            .execute(tx.conn()).await?;
+        tx.commit().await?;
+    });
     Ok(id)
 }
 
@@ -86,7 +90,7 @@ pub async fn seed_demo(db: &Db) -> Result<bool> {
     let now = db::now();
     on_db!(db, pool => {
         let mut tx = pool.begin_write().await?;
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&mut *tx).await?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(tx.conn()).await?;
         if count > 0 {
             return Ok(false);
         }
@@ -96,7 +100,7 @@ pub async fn seed_demo(db: &Db) -> Result<bool> {
                 "INSERT INTO users (id, email, display_name, role, audiences, active, created_at)
                  VALUES ($1, $2, $3, $4, $5, TRUE, $6) ON CONFLICT (email) DO NOTHING"
             ).bind(Uuid::new_v4()).bind(p.email).bind(p.name).bind(p.role.code()).bind(audiences).bind(now)
-                .execute(&mut *tx).await?;
+                .execute(tx.conn()).await?;
         }
         tx.commit().await?;
         Ok(true)

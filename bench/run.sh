@@ -42,7 +42,8 @@ curl -sf "$BASE/healthz" >/dev/null || { cat "$WORK/server.log"; exit 1; }
 curl -sf -c "$WORK/jar" -o /dev/null -d "email=camille.martin@demo.reperes.test" "$BASE/auth/dev"
 COOKIE="reperes_session=$(awk '$6=="reperes_session"{print $7}' "$WORK/jar")"
 for n in 1 2; do curl -sf -o /dev/null -H "Cookie: $COOKIE" "$BASE/modules/bench-quiz/lecons/$n"; done
-LESSON_MODULE="$(find "$WORK/courses" -mindepth 1 -maxdepth 1 -type d ! -name bench-quiz -printf '%f\n' | sort | head -n1)"
+# A module offered to everyone, so that the reception agent signed in can read it.
+LESSON_MODULE="${BENCH_LESSON_MODULE:-comprendre-les-discriminations}"
 
 run() { # name path [script]
   local name="$1" path="$2" script="${3:-}"

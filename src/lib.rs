@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod learning;
 pub mod people;
+pub mod site;
 pub mod views;
 mod web;
 

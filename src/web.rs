@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::error::StatusMessage;
 use crate::views::Views;
-use crate::{api, auth, learning};
+use crate::{api, auth, learning, site};
 
 pub(crate) fn assemble(
     figment: Figment,
@@ -36,6 +36,7 @@ pub(crate) fn assemble(
         .mount("/", learning::routes::routes())
         .mount("/", auth::routes::routes())
         .mount("/", api::root_routes())
+        .mount("/", site::routes::routes())
         .mount("/api/v1", api::v1_routes())
         .mount("/static", FileServer::from(static_dir).rank(20))
         .register("/", catchers())

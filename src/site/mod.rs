@@ -1,0 +1,3 @@
+//! Public pages of the site itself: the accessibility statement.
+
+pub mod routes;

@@ -18,6 +18,33 @@ pub struct Config {
     pub static_dir: PathBuf,
     /// Create the demo people when the database has no user yet.
     pub demo: bool,
+    /// The address users reach the service at, for links in e-mails.
+    pub public_url: String,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub mail_from: String,
+    /// City sign-in; absent: the sign-in page offers only the partner e-mail link.
+    pub oidc: Option<OidcConfig>,
+}
+
+/// The city's identity provider (`[default.oidc]` in Rocket.toml, `REPERES_OIDC__*`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OidcConfig {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// Must be `<public_url>/auth/oidc/callback`, registered at the provider.
+    pub redirect_url: String,
+    /// The ID-token claim that lists the person's groups.
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: String,
+    /// Group name → role code (admin, hr, manager, trainer, partner_referent, learner).
+    #[serde(default)]
+    pub role_map: std::collections::BTreeMap<String, String>,
+}
+
+fn default_roles_claim() -> String {
+    "groups".into()
 }
 
 impl Default for Config {
@@ -29,6 +56,11 @@ impl Default for Config {
             templates_dir: "templates".into(),
             static_dir: "static".into(),
             demo: cfg!(debug_assertions),
+            public_url: "http://127.0.0.1:8000".into(),
+            smtp_host: "127.0.0.1".into(),
+            smtp_port: 25,
+            mail_from: "Repères <ne-pas-repondre@reperes.invalid>".into(),
+            oidc: None,
         }
     }
 }
@@ -38,7 +70,7 @@ impl Default for Config {
 pub fn figment() -> Figment {
     Figment::from(Serialized::defaults(Config::default()))
         .merge(rocket::Config::figment())
-        .merge(Env::prefixed("REPERES_").global())
+        .merge(Env::prefixed("REPERES_").split("__").global())
 }
 
 /// Whether the development sign-in exists in this build.

@@ -22,6 +22,14 @@ pub enum Error {
     Unauthorized,
     #[error("Vous n'avez pas accès à cette ressource.")]
     Forbidden,
+    #[error("{0}")]
+    ForbiddenWith(String),
+    #[error("Ce formulaire a expiré ou ne vient pas de Repères (jeton de sécurité absent ou invalide). Rechargez la page et recommencez.")]
+    CsrfRejected,
+    #[error("{0}")]
+    TooManyRequests(String),
+    #[error("{0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("{0}")]
@@ -38,7 +46,9 @@ impl Error {
             Error::Unprocessable(_) => Status::UnprocessableEntity,
             Error::Conflict(_) => Status::Conflict,
             Error::Unauthorized => Status::Unauthorized,
-            Error::Forbidden => Status::Forbidden,
+            Error::Forbidden | Error::ForbiddenWith(_) | Error::CsrfRejected => Status::Forbidden,
+            Error::TooManyRequests(_) => Status::TooManyRequests,
+            Error::Unavailable(_) => Status::ServiceUnavailable,
             Error::Database(_) | Error::Internal(_) => Status::InternalServerError,
         }
     }

@@ -3,12 +3,14 @@
 //! each capability lives in its own folder (see `docs/ARCHITECTURE.md`).
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod learning;
+pub mod mail;
 pub mod people;
 pub mod site;
 pub mod views;
@@ -79,7 +81,13 @@ pub async fn build(figment: Figment) -> Result<Rocket<Build>, StartError> {
             .await
             .map_err(|e| StartError::Seed(e.to_string()))?;
     }
-    Ok(web::assemble(figment, config, catalog, views, db))
+    let oidc = match config.oidc.clone() {
+        Some(c) => {
+            Some(auth::oidc::Oidc::new(c).map_err(|e| StartError::Settings(format!("oidc: {e}")))?)
+        }
+        None => None,
+    };
+    Ok(web::assemble(figment, config, catalog, views, db, oidc))
 }
 
 #[cfg(test)]

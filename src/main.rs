@@ -30,6 +30,41 @@ enum Command {
         #[command(subcommand)]
         command: CoursesCommand,
     },
+    /// People and the HR directory.
+    People {
+        #[command(subcommand)]
+        command: PeopleCommand,
+    },
+    /// API tokens for machine clients.
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PeopleCommand {
+    /// Import the HR system's CSV export: creates, updates and deactivates people.
+    /// Prints `line N: message` for every bad line and imports nothing if there is one.
+    Import {
+        file: PathBuf,
+        /// Show what would be created, changed and deactivated, without writing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokensCommand {
+    /// Create a token; prints it once.
+    Create {
+        /// What the token is for (the tool that will use it).
+        #[arg(long)]
+        name: String,
+        /// `read` or `read_write`.
+        #[arg(long, default_value = "read")]
+        scope: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -48,6 +83,12 @@ fn main() -> ExitCode {
         Command::Courses {
             command: CoursesCommand::Check { dir },
         } => check_courses(dir),
+        Command::People {
+            command: PeopleCommand::Import { file, dry_run },
+        } => import_people(file, dry_run),
+        Command::Tokens {
+            command: TokensCommand::Create { name, scope },
+        } => create_token(name, scope),
     }
 }
 
@@ -82,6 +123,114 @@ fn check_courses(dir: Option<PathBuf>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Connects to the configured database (migrating it) for a maintenance command.
+async fn database() -> Result<reperes::Db, String> {
+    let config: reperes::Config = reperes::config::figment()
+        .extract()
+        .map_err(|e| format!("invalid settings: {e}"))?;
+    let db = reperes::Db::connect(&config.database_url, 4)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot connect to {}: {e}",
+                reperes::redact_url(&config.database_url)
+            )
+        })?;
+    db.migrate()
+        .await
+        .map_err(|e| format!("migration failed: {e}"))?;
+    Ok(db)
+}
+
+fn import_people(file: PathBuf, dry_run: bool) -> ExitCode {
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    rocket::execute(async move {
+        let db = match database().await {
+            Ok(db) => db,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let event = reperes::audit::Event {
+            actor: "ligne de commande".into(),
+            ..reperes::audit::Event::by(
+                None,
+                reperes::audit::Kind::Import,
+                file.display().to_string(),
+            )
+        };
+        let started = std::time::Instant::now();
+        match reperes::people::directory::run(&db, &text, dry_run, event).await {
+            Ok(Ok(r)) => {
+                println!(
+                    "{}{} rows: {} to create, {} to change, {} to deactivate, {} unchanged ({:.2} s)",
+                    if r.dry_run { "dry run, nothing written. " } else { "" },
+                    r.rows, r.created, r.updated, r.deactivated, r.unchanged,
+                    started.elapsed().as_secs_f64()
+                );
+                for e in &r.examples_created {
+                    println!("  + {e}");
+                }
+                for e in &r.examples_updated {
+                    println!("  ~ {e}");
+                }
+                for e in &r.examples_deactivated {
+                    println!("  - {e}");
+                }
+                ExitCode::SUCCESS
+            }
+            Ok(Err(lines)) => {
+                for l in &lines {
+                    println!("{l}");
+                }
+                eprintln!("{} bad line(s): nothing imported", lines.len());
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn create_token(name: String, scope: String) -> ExitCode {
+    let Some(scope) = reperes::auth::tokens::TokenScope::parse(&scope) else {
+        eprintln!("error: --scope must be read or read_write");
+        return ExitCode::from(2);
+    };
+    rocket::execute(async move {
+        let db = match database().await {
+            Ok(db) => db,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match reperes::auth::tokens::create(&db, &name, scope, None, None).await {
+            Ok((_, token)) => {
+                println!("{token}");
+                eprintln!(
+                    "token \"{name}\" ({}) created; it is shown only this once",
+                    scope.code()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }
 
 fn serve() -> ExitCode {

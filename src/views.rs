@@ -71,13 +71,24 @@ handlebars::handlebars_helper!(datetime: |v: str| format_paris(v, "%d/%m/%Y à %
 pub struct Me {
     pub name: String,
     pub role: &'static str,
+    /// Follows other people's training (manager, HR, partner referent, admin).
+    pub supervises: bool,
+    pub hr: bool,
+    pub admin: bool,
 }
 
 impl From<&User> for Me {
     fn from(u: &User) -> Me {
+        use crate::people::Role;
         Me {
             name: u.display_name.clone(),
             role: u.role.label(),
+            supervises: matches!(
+                u.role,
+                Role::Manager | Role::Hr | Role::PartnerReferent | Role::Admin
+            ),
+            hr: matches!(u.role, Role::Hr | Role::Admin),
+            admin: u.role == Role::Admin,
         }
     }
 }
@@ -114,12 +125,13 @@ impl Page {
     }
 }
 
-fn context(title: String, me: Option<Me>, data: Value) -> Value {
-    let mut map = serde_json::Map::with_capacity(4);
+fn context(title: String, me: Option<Me>, data: Value, csrf: String) -> Value {
+    let mut map = serde_json::Map::with_capacity(5);
+    map.insert("csrf".into(), Value::String(csrf));
     map.insert("title".into(), Value::String(title));
     map.insert(
         "me".into(),
-        me.map(|m| json!({ "name": m.name, "role": m.role }))
+        me.map(|m| json!({ "name": m.name, "role": m.role, "supervises": m.supervises, "hr": m.hr, "admin": m.admin }))
             .unwrap_or(Value::Null),
     );
     map.insert("dev_login".into(), Value::Bool(DEV_LOGIN));
@@ -140,7 +152,11 @@ impl<'r, 'o: 'r> Responder<'r, 'o> for Page {
         let Some(views) = req.rocket().state::<Views>() else {
             return Err(Status::InternalServerError);
         };
-        match views.render(self.template, &context(self.title, self.me, self.data)) {
+        let csrf = crate::auth::csrf::token(req.cookies());
+        match views.render(
+            self.template,
+            &context(self.title, self.me, self.data, csrf),
+        ) {
             Ok(html) => html_response(self.status, html),
             Err(e) => e.respond_to(req),
         }
@@ -160,7 +176,10 @@ pub fn error_page(req: &Request<'_>, status: Status, message: &str) -> String {
     let data = json!({ "status": status.code, "message": message });
     req.rocket()
         .state::<Views>()
-        .and_then(|v| v.render("error", &context(title.into(), None, data)).ok())
+        .and_then(|v| {
+            let csrf = crate::auth::csrf::token(req.cookies());
+            v.render("error", &context(title.into(), None, data, csrf)).ok()
+        })
         .unwrap_or_else(|| {
             format!(
                 "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>{title}</title></head><body><main><h1>{title}</h1><p>{}</p></main></body></html>",

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::error::StatusMessage;
 use crate::views::Views;
-use crate::{api, auth, learning, site};
+use crate::{api, audit, auth, learning, people, site};
 
 pub(crate) fn assemble(
     figment: Figment,
@@ -21,6 +21,7 @@ pub(crate) fn assemble(
     catalog: Catalog,
     views: Views,
     db: Db,
+    oidc: Option<auth::oidc::Oidc>,
 ) -> Rocket<Build> {
     let static_dir = config.static_dir.clone();
     let rocket = rocket::custom(figment);
@@ -33,14 +34,21 @@ pub(crate) fn assemble(
         .manage(views)
         .manage(config)
         .manage(auth::UserCache::new(std::time::Duration::from_secs(10)))
+        .manage(auth::ratelimit::RateLimiter::default())
+        .manage(oidc)
         .mount("/", learning::routes::routes())
         .mount("/", auth::routes::routes())
+        .mount("/", auth::routes::token_routes())
         .mount("/", api::root_routes())
         .mount("/", site::routes::routes())
+        .mount("/", audit::routes::routes())
+        .mount("/", people::routes::routes())
+        .mount("/api/v1", people::routes::api_routes())
         .mount("/api/v1", api::v1_routes())
         .mount("/static", FileServer::from(static_dir).rank(20))
         .register("/", catchers())
         .attach(SecurityHeaders)
+        .attach(auth::csrf::CsrfFairing)
         .attach(AdHoc::on_liftoff("address", |rocket| {
             Box::pin(async move {
                 let c = rocket.config();

@@ -313,17 +313,18 @@ async fn double_submission_records_one_result(app: TestApp) {
     let (_, attempt) = app.post_json("/api/v1/modules/base/attempts", "").await;
     let id2 = attempt["attempt_id"].as_str().unwrap().to_string();
     let form = format!("/tentatives/{id2}");
+    let body = app.with_csrf("").await;
     let a = app
         .client
         .post(form.as_str())
         .header(ContentType::Form)
-        .body("")
+        .body(body.clone())
         .dispatch();
     let b = app
         .client
         .post(form.as_str())
         .header(ContentType::Form)
-        .body("")
+        .body(body.clone())
         .dispatch();
     let (a, b) = tokio::join!(a, b);
     assert_eq!(

@@ -44,7 +44,7 @@ pub fn document() -> Value {
         "info": {
             "title": "Repères API",
             "version": "1",
-            "description": "Parcours de formation : modules, leçons, tentatives de quiz, progression. Authentification par le cookie de session (jetons d'API à venir). Aucune réponse ne révèle les bonnes réponses d'une tentative avant sa soumission."
+            "description": "Parcours de formation : modules, leçons, tentatives de quiz, progression ; personnes et annuaire pour les RH et les outils de pilotage. Authentification par le cookie de session ou par un jeton d'API (Authorization: Bearer). Les ressources d'une personne (me, tentatives) demandent une session. Aucune réponse ne révèle les bonnes réponses d'une tentative avant sa soumission."
         },
         "servers": [{ "url": "/api/v1" }],
         "security": [{ "session": [] }],
@@ -85,6 +85,39 @@ pub fn document() -> Value {
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Submission" } } } },
                 "responses": with_errors(json!({ "200": ok("ResultResponse", "Résultat corrigé, avec explications") }), &[("400", "Corps illisible"), ("422", "Réponses invalides : question ou option inconnue, plusieurs options pour une question à réponse unique")])
             }},
+            "/people": { "get": {
+                "summary": "Personnes du périmètre : tout le monde pour un jeton d'API ou les RH, le sous-arbre de son service pour un encadrant, sa structure pour un référent partenaire",
+                "security": [{ "session": [] }, { "token": [] }],
+                "parameters": [
+                    { "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 } },
+                    { "name": "offset", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0, "default": 0 } }
+                ],
+                "responses": with_errors(json!({ "200": { "description": "Personnes, par nom" } }), &[("403", "Rôle sans périmètre (apprenant)")])
+            }},
+            "/people/{id}": { "get": {
+                "summary": "Une personne du périmètre et sa progression (hors périmètre : 404)",
+                "security": [{ "session": [] }, { "token": [] }],
+                "parameters": [param("id", "Identifiant de la personne", Some("uuid"))],
+                "responses": with_errors(json!({ "200": { "description": "La personne et sa progression" } }), &[])
+            }},
+            "/org-units": { "get": {
+                "summary": "Arbre des services (chemins complets)",
+                "security": [{ "session": [] }, { "token": [] }],
+                "responses": with_errors(json!({ "200": { "description": "Services" } }), &[("403", "Réservé aux RH, aux administrateurs et aux jetons")])
+            }},
+            "/partners": { "get": {
+                "summary": "Structures partenaires et leur thème",
+                "security": [{ "session": [] }, { "token": [] }],
+                "responses": with_errors(json!({ "200": { "description": "Structures partenaires" } }), &[("403", "Réservé aux RH, aux administrateurs et aux jetons")])
+            }},
+            "/directory/import": { "post": {
+                "summary": "Import de l'annuaire RH (corps : le fichier CSV)",
+                "description": "Colonnes : matricule, courriel, nom, prenom, service, publics, fonction, date_entree, sexe, categorie. Toute ligne invalide fait rejeter le fichier entier (422, avec « line N: message »). `dry_run=true` montre ce qui serait créé, modifié et désactivé.",
+                "security": [{ "session": [] }, { "token": [] }],
+                "parameters": [{ "name": "dry_run", "in": "query", "required": false, "schema": { "type": "boolean", "default": false } }],
+                "requestBody": { "required": true, "content": { "text/csv": { "schema": { "type": "string" } } } },
+                "responses": with_errors(json!({ "200": { "description": "Rapport d'import" } }), &[("403", "Jeton en lecture seule, ou rôle autre que RH / administrateur"), ("422", "Lignes invalides, rien n'est importé")])
+            }},
             "/me/progress": { "get": {
                 "summary": "Ma progression : statut par module, historique des validations et des tentatives",
                 "responses": with_errors(json!({ "200": ok("Progress", "Progression") }), &[])
@@ -92,7 +125,8 @@ pub fn document() -> Value {
         },
         "components": {
             "securitySchemes": {
-                "session": { "type": "apiKey", "in": "cookie", "name": "reperes_session" }
+                "session": { "type": "apiKey", "in": "cookie", "name": "reperes_session" },
+                "token": { "type": "http", "scheme": "bearer", "description": "Jeton d'API créé par un administrateur (rpr_…), en lecture seule ou en lecture et écriture" }
             },
             "responses": {
                 "Unauthorized": { "description": "Non connecté", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },

@@ -3,7 +3,12 @@
 //! For now a session is opened by the development sign-in only; city sign-in (OIDC) and the
 //! partners' one-time links come with the identity work and will open the same session.
 
+pub mod csrf;
+pub mod links;
+pub mod oidc;
+pub mod ratelimit;
 pub mod routes;
+pub mod tokens;
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -16,7 +21,8 @@ use uuid::Uuid;
 
 use crate::db::Db;
 use crate::error::Error;
-use crate::people::{store, User};
+use crate::people::{store, Role, User};
+use tokens::ApiToken;
 
 /// Name of the private (encrypted, authenticated) session cookie.
 pub const SESSION_COOKIE: &str = "reperes_session";
@@ -104,6 +110,23 @@ impl<'r> FromRequest<'r> for CurrentUser {
     type Error = Error;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Error> {
+        if let Some(bearer) = bearer(req) {
+            // A machine token is not a person: person endpoints refuse it explicitly.
+            let Some(db) = req.rocket().state::<Db>() else {
+                return Outcome::Error((
+                    Status::InternalServerError,
+                    Error::Internal("no database".into()),
+                ));
+            };
+            return match tokens::verify(db, bearer).await {
+                Ok(Some(_)) => Outcome::Error((
+                    Status::Forbidden,
+                    Error::ForbiddenWith("Un jeton d'API ne représente pas une personne : cette ressource demande une session.".into()),
+                )),
+                Ok(None) => Outcome::Error((Status::Unauthorized, Error::Unauthorized)),
+                Err(e) => Outcome::Error((Status::ServiceUnavailable, e)),
+            };
+        }
         let Some(id) = session_user(req.cookies()) else {
             return Outcome::Error((Status::Unauthorized, Error::Unauthorized));
         };
@@ -129,6 +152,81 @@ impl<'r> FromRequest<'r> for CurrentUser {
                 eprintln!("session lookup failed: {e}");
                 Outcome::Error((Status::ServiceUnavailable, e))
             }
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header, if any.
+pub fn bearer<'r>(req: &'r Request<'_>) -> Option<&'r str> {
+    let value = req.headers().get_one("Authorization")?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+macro_rules! role_guard {
+    ($(#[$doc:meta])* $name:ident, $($role:pat_param)|+) => {
+        $(#[$doc])*
+        pub struct $name(pub User);
+
+        #[rocket::async_trait]
+        impl<'r> FromRequest<'r> for $name {
+            type Error = Error;
+            async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Error> {
+                match req.guard::<CurrentUser>().await {
+                    Outcome::Success(CurrentUser(user)) => match user.role {
+                        $($role)|+ => Outcome::Success($name(user)),
+                        _ => Outcome::Error((Status::Forbidden, Error::Forbidden)),
+                    },
+                    Outcome::Error(e) => Outcome::Error(e),
+                    Outcome::Forward(f) => Outcome::Forward(f),
+                }
+            }
+        }
+    };
+}
+
+role_guard!(
+    /// An administrator.
+    Admin, Role::Admin
+);
+role_guard!(
+    /// HR staff or an administrator.
+    HrOrAdmin, Role::Hr | Role::Admin
+);
+role_guard!(
+    /// Someone who follows other people's training: manager, HR, partner referent, admin.
+    /// What they may see is narrowed by `User::visibility`.
+    Supervisor, Role::Manager | Role::Hr | Role::PartnerReferent | Role::Admin
+);
+
+/// Who calls a machine-readable endpoint: a person with a session, or an API token.
+pub enum ApiCaller {
+    Person(User),
+    Token(ApiToken),
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for ApiCaller {
+    type Error = Error;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Error> {
+        if let Some(bearer) = bearer(req) {
+            let Some(db) = req.rocket().state::<Db>() else {
+                return Outcome::Error((
+                    Status::InternalServerError,
+                    Error::Internal("no database".into()),
+                ));
+            };
+            return match tokens::verify(db, bearer).await {
+                Ok(Some(t)) => Outcome::Success(ApiCaller::Token(t)),
+                Ok(None) => Outcome::Error((Status::Unauthorized, Error::Unauthorized)),
+                Err(e) => Outcome::Error((Status::ServiceUnavailable, e)),
+            };
+        }
+        match req.guard::<CurrentUser>().await {
+            Outcome::Success(CurrentUser(user)) => Outcome::Success(ApiCaller::Person(user)),
+            Outcome::Error(e) => Outcome::Error(e),
+            Outcome::Forward(f) => Outcome::Forward(f),
         }
     }
 }

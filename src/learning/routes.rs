@@ -176,7 +176,8 @@ async fn submit_quiz(
             "Le formulaire envoyé est trop volumineux.".into(),
         ));
     }
-    let answers = super::parse_quiz_form(&body).map_err(Error::BadRequest)?;
+    let answers =
+        super::parse_quiz_form(crate::auth::csrf::strip_field(&body)).map_err(Error::BadRequest)?;
     let attempt = flow::submit(db, &user.0, id, answers).await?;
     Ok(Redirect::to(format!("/tentatives/{}/resultat", attempt.id)))
 }

@@ -1,6 +1,9 @@
 //! People and their roles. Org units, partner organisations and the directory import come
 //! with the identity work; for now a person has a role and the audiences they belong to.
 
+pub mod directory;
+pub mod import;
+pub mod routes;
 pub mod store;
 
 use serde::Serialize;
@@ -64,6 +67,10 @@ pub struct User {
     pub display_name: String,
     pub role: Role,
     pub audiences: Vec<Audience>,
+    pub org_unit_id: Option<Uuid>,
+    /// Full path of the org unit ("Ville de Nancy/Direction/Service").
+    pub org_path: Option<String>,
+    pub partner_id: Option<Uuid>,
 }
 
 impl User {
@@ -71,7 +78,106 @@ impl User {
     pub fn sees_all_modules(&self) -> bool {
         self.role == Role::Admin
     }
+
+    /// Whose training records this person may see.
+    pub fn visibility(&self) -> Visibility {
+        match self.role {
+            Role::Hr | Role::Admin => Visibility::All,
+            Role::Manager => match &self.org_path {
+                Some(path) => Visibility::OrgSubtree(path.clone()),
+                None => Visibility::OnlySelf,
+            },
+            Role::PartnerReferent => match self.partner_id {
+                Some(p) => Visibility::Partner(p),
+                None => Visibility::OnlySelf,
+            },
+            Role::Learner | Role::Trainer => Visibility::OnlySelf,
+        }
+    }
+
+    /// Whether this person may see the record of `other`.
+    pub fn can_see(&self, other: &PersonRef) -> bool {
+        other.id == self.id || self.visibility().covers(other)
+    }
 }
+
+/// What scope checks need to know about a person.
+#[derive(Debug, Clone)]
+pub struct PersonRef {
+    pub id: Uuid,
+    pub org_path: Option<String>,
+    pub partner_id: Option<Uuid>,
+}
+
+/// The people whose records a role may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visibility {
+    All,
+    /// An org unit and everything under it.
+    OrgSubtree(String),
+    /// The staff of one partner organisation.
+    Partner(Uuid),
+    OnlySelf,
+}
+
+impl Visibility {
+    pub fn covers(&self, other: &PersonRef) -> bool {
+        match self {
+            Visibility::All => true,
+            Visibility::OrgSubtree(root) => other
+                .org_path
+                .as_deref()
+                .is_some_and(|p| in_subtree(root, p)),
+            Visibility::Partner(id) => other.partner_id == Some(*id),
+            Visibility::OnlySelf => false,
+        }
+    }
+}
+
+/// Whether org unit `path` is `root` or lies under it ("A/B" is under "A", "AB" is not).
+pub fn in_subtree(root: &str, path: &str) -> bool {
+    path == root || (path.starts_with(root) && path[root.len()..].starts_with('/'))
+}
+
+/// Themes of the partner map of the territorial plan.
+pub const PARTNER_THEMES: &[(&str, &str)] = &[
+    ("handicap", "Handicap"),
+    (
+        "droits_des_femmes",
+        "Droits des femmes, violences faites aux femmes",
+    ),
+    ("lgbtqia", "LGBTQIA+"),
+    ("origine", "Discriminations liées à l'origine"),
+    ("lien_social", "Lien social"),
+    ("jeunesse", "Jeunesse"),
+    ("institutionnels", "Institutionnels"),
+];
+
+pub fn theme_label(code: &str) -> Option<&'static str> {
+    PARTNER_THEMES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, l)| *l)
+}
+
+/// Demo partner organisations, one per theme, taken from the plan's map of stakeholders.
+pub const DEMO_PARTNERS: &[(&str, &str)] = &[
+    ("Collectif Handicap 54", "handicap"),
+    ("CIDFF", "droits_des_femmes"),
+    ("Equinoxe", "lgbtqia"),
+    ("La Cimade", "origine"),
+    ("Centre social La Clairière", "lien_social"),
+    ("La Maison des Adolescents", "jeunesse"),
+    ("Cap emploi Meurthe-et-Moselle", "institutionnels"),
+];
+
+/// Demo org units (full paths; parents are created as needed).
+pub const DEMO_ORG_UNITS: &[&str] = &[
+    "Ville de Nancy/Direction de la citoyenneté/Accueil et état civil",
+    "Ville de Nancy/Direction des ressources humaines",
+    "Ville de Nancy/CCAS",
+    "Ville de Nancy/Mission lutte contre les discriminations",
+];
 
 /// A demo person created on a fresh development database.
 pub struct DemoPerson {
@@ -79,6 +185,8 @@ pub struct DemoPerson {
     pub name: &'static str,
     pub role: Role,
     pub audiences: &'static [Audience],
+    pub org_unit: Option<&'static str>,
+    pub partner: Option<&'static str>,
     /// What the development sign-in page says about this person.
     pub description: &'static str,
 }
@@ -90,6 +198,8 @@ pub const DEMO_PEOPLE: &[DemoPerson] = &[
         name: "Camille Martin",
         role: Role::Learner,
         audiences: &[Audience::Accueil, Audience::Tous],
+        org_unit: Some("Ville de Nancy/Direction de la citoyenneté/Accueil et état civil"),
+        partner: None,
         description: "Agente d'accueil, mairie de quartier",
     },
     DemoPerson {
@@ -97,6 +207,8 @@ pub const DEMO_PEOPLE: &[DemoPerson] = &[
         name: "Karim Benali",
         role: Role::Hr,
         audiences: &[Audience::Rh, Audience::Tous],
+        org_unit: Some("Ville de Nancy/Direction des ressources humaines"),
+        partner: None,
         description: "Chargé de recrutement, direction des ressources humaines",
     },
     DemoPerson {
@@ -104,6 +216,8 @@ pub const DEMO_PEOPLE: &[DemoPerson] = &[
         name: "Sophie Nguyen",
         role: Role::Learner,
         audiences: &[Audience::Social, Audience::Tous],
+        org_unit: Some("Ville de Nancy/CCAS"),
+        partner: None,
         description: "Travailleuse sociale, CCAS",
     },
     DemoPerson {
@@ -111,20 +225,44 @@ pub const DEMO_PEOPLE: &[DemoPerson] = &[
         name: "Jean-Pierre Muller",
         role: Role::Manager,
         audiences: &[Audience::Encadrement, Audience::Tous],
-        description: "Chef de service, état civil",
+        org_unit: Some("Ville de Nancy/Direction de la citoyenneté"),
+        partner: None,
+        description: "Directeur de la citoyenneté (encadre l'accueil et l'état civil)",
     },
     DemoPerson {
         email: "aicha.diallo@demo.reperes.test",
         name: "Aïcha Diallo",
         role: Role::Learner,
         audiences: &[Audience::Partenaire],
-        description: "Salariée d'une association partenaire",
+        org_unit: None,
+        partner: Some("Centre social La Clairière"),
+        description: "Animatrice, Centre social La Clairière (structure partenaire)",
+    },
+    DemoPerson {
+        email: "malik.haddad@demo.reperes.test",
+        name: "Malik Haddad",
+        role: Role::PartnerReferent,
+        audiences: &[Audience::Partenaire],
+        org_unit: None,
+        partner: Some("Centre social La Clairière"),
+        description: "Référent formation, Centre social La Clairière",
+    },
+    DemoPerson {
+        email: "lea.petit@demo.reperes.test",
+        name: "Léa Petit",
+        role: Role::Learner,
+        audiences: &[Audience::Partenaire],
+        org_unit: None,
+        partner: Some("CIDFF"),
+        description: "Juriste, CIDFF (structure partenaire)",
     },
     DemoPerson {
         email: "lucie.fontaine@demo.reperes.test",
         name: "Lucie Fontaine",
         role: Role::Trainer,
         audiences: &[Audience::Tous],
+        org_unit: Some("Ville de Nancy/Mission lutte contre les discriminations"),
+        partner: None,
         description: "Chargée de mission lutte contre les discriminations",
     },
     DemoPerson {
@@ -132,6 +270,42 @@ pub const DEMO_PEOPLE: &[DemoPerson] = &[
         name: "Admin Repères",
         role: Role::Admin,
         audiences: &[Audience::Tous],
+        org_unit: Some("Ville de Nancy/Mission lutte contre les discriminations"),
+        partner: None,
         description: "Administratrice du service",
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(path: Option<&str>, partner: Option<Uuid>) -> PersonRef {
+        PersonRef {
+            id: Uuid::new_v4(),
+            org_path: path.map(String::from),
+            partner_id: partner,
+        }
+    }
+
+    #[test]
+    fn subtrees_follow_path_segments() {
+        assert!(in_subtree("A/B", "A/B"));
+        assert!(in_subtree("A/B", "A/B/C"));
+        assert!(!in_subtree("A/B", "A/BC"));
+        assert!(!in_subtree("A/B", "A"));
+    }
+
+    #[test]
+    fn each_role_sees_its_scope_only() {
+        let p = Uuid::new_v4();
+        let v = Visibility::OrgSubtree("Ville/Citoyenneté".into());
+        assert!(v.covers(&person(Some("Ville/Citoyenneté/Accueil"), None)));
+        assert!(!v.covers(&person(Some("Ville/CCAS"), None)));
+        assert!(!v.covers(&person(None, Some(p))));
+        assert!(Visibility::Partner(p).covers(&person(None, Some(p))));
+        assert!(!Visibility::Partner(p).covers(&person(None, Some(Uuid::new_v4()))));
+        assert!(!Visibility::OnlySelf.covers(&person(Some("Ville"), None)));
+        assert!(Visibility::All.covers(&person(None, None)));
+    }
+}

@@ -1,10 +1,13 @@
-//! SQL for people.
+//! SQL for people, org units and partner organisations.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::{Role, User, DEMO_PEOPLE};
+use super::{Role, User, Visibility, DEMO_ORG_UNITS, DEMO_PARTNERS, DEMO_PEOPLE};
 use crate::catalog::Audience;
 use crate::db::{self, Db, WritePool};
 use crate::error::{Error, Result};
@@ -17,6 +20,9 @@ struct UserRow {
     display_name: String,
     role: String,
     audiences: String,
+    org_unit_id: Option<Uuid>,
+    org_path: Option<String>,
+    partner_id: Option<Uuid>,
 }
 
 impl TryFrom<UserRow> for User {
@@ -30,33 +36,56 @@ impl TryFrom<UserRow> for User {
             email: r.email,
             display_name: r.display_name,
             role,
-            audiences: r
-                .audiences
-                .split_whitespace()
-                .filter_map(Audience::parse)
-                .collect(),
+            audiences: parse_audiences(&r.audiences),
+            org_unit_id: r.org_unit_id,
+            org_path: r.org_path,
+            partner_id: r.partner_id,
         })
     }
 }
 
+pub fn parse_audiences(s: &str) -> Vec<Audience> {
+    s.split_whitespace().filter_map(Audience::parse).collect()
+}
+
+pub fn audiences_text(audiences: &[Audience]) -> String {
+    audiences
+        .iter()
+        .map(|a| a.code())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+const USER_SELECT: &str = "SELECT u.id, u.email, u.display_name, u.role, u.audiences, \
+    u.org_unit_id, o.path AS org_path, u.partner_id \
+    FROM users u LEFT JOIN org_units o ON o.id = u.org_unit_id";
+
 /// An active user by id.
 pub async fn find(db: &Db, id: Uuid) -> Result<Option<User>> {
-    let row: Option<UserRow> = on_db!(db, pool => sqlx::query_as(
-        "SELECT id, email, display_name, role, audiences FROM users WHERE id = $1 AND active"
-    ).bind(id).fetch_optional(pool).await)?;
+    let sql = format!("{USER_SELECT} WHERE u.id = $1 AND u.active");
+    let row: Option<UserRow> = on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(id).fetch_optional(pool).await)?;
     row.map(User::try_from).transpose()
 }
 
 /// An active user by e-mail (case-insensitive).
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>> {
     let email = email.trim().to_lowercase();
-    let row: Option<UserRow> = on_db!(db, pool => sqlx::query_as(
-        "SELECT id, email, display_name, role, audiences FROM users WHERE email = $1 AND active"
-    ).bind(email).fetch_optional(pool).await)?;
+    let sql = format!("{USER_SELECT} WHERE u.email = $1 AND u.active");
+    let row: Option<UserRow> = on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(email).fetch_optional(pool).await)?;
     row.map(User::try_from).transpose()
 }
 
-/// Adds a user; used by the demo seed and the tests.
+/// An active user by OIDC subject.
+pub async fn find_by_subject(db: &Db, subject: &str) -> Result<Option<User>> {
+    let sql = format!("{USER_SELECT} WHERE u.oidc_subject = $1 AND u.active");
+    let row: Option<UserRow> = on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(subject).fetch_optional(pool).await)?;
+    row.map(User::try_from).transpose()
+}
+
+/// Adds a user; used by the tests.
 pub async fn insert(
     db: &Db,
     email: &str,
@@ -66,11 +95,7 @@ pub async fn insert(
     now: DateTime<Utc>,
 ) -> Result<Uuid> {
     let id = Uuid::new_v4();
-    let audiences = audiences
-        .iter()
-        .map(|a| a.code())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let audiences = audiences_text(audiences);
     on_db!(db, pool => {
         let mut tx = pool.begin_write().await?;
         sqlx::query(
@@ -83,26 +108,350 @@ pub async fn insert(
     Ok(id)
 }
 
-/// Creates the demo people when the database has no user at all. Idempotent, and safe
-/// when several instances start together: the check and the inserts share one transaction
-/// and the e-mail is unique.
+/// Returns the id of the org unit at `path`, creating it and its missing parents.
+/// `known` caches paths already resolved in this transaction.
+macro_rules! ensure_org_unit {
+    ($conn:expr, $path:expr, $now:expr, $known:expr) => {{
+        let path: &str = $path;
+        let mut parent: Option<Uuid> = None;
+        let mut prefix = String::new();
+        for segment in path.split('/') {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(segment);
+            let id = match $known.get(&prefix) {
+                Some(id) => *id,
+                None => {
+                    // Insert-or-keep then read back: safe against a concurrent import or seed.
+                    sqlx::query("INSERT INTO org_units (id, parent_id, name, path, created_at) VALUES ($1, $2, $3, $4, $5)
+                                 ON CONFLICT (path) DO NOTHING")
+                        .bind(Uuid::new_v4()).bind(parent).bind(segment).bind(&prefix).bind($now)
+                        .execute(&mut *$conn).await?;
+                    let id: Uuid = sqlx::query_scalar("SELECT id FROM org_units WHERE path = $1")
+                        .bind(&prefix).fetch_one(&mut *$conn).await?;
+                    $known.insert(prefix.clone(), id);
+                    id
+                }
+            };
+            parent = Some(id);
+        }
+        parent
+    }};
+}
+
+/// Creates the demo org units, partners and people when the database has no user at all.
+/// Idempotent, and safe when several instances start together: the check and the inserts
+/// share one write transaction and e-mails are unique.
 pub async fn seed_demo(db: &Db) -> Result<bool> {
     let now = db::now();
     on_db!(db, pool => {
         let mut tx = pool.begin_write().await?;
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(tx.conn()).await?;
+        let conn = tx.conn();
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&mut *conn).await?;
         if count > 0 {
             return Ok(false);
         }
+        let mut units: HashMap<String, Uuid> = HashMap::new();
+        for path in DEMO_ORG_UNITS {
+            ensure_org_unit!(conn, path, now, units);
+        }
+        let mut partners: HashMap<&str, Uuid> = HashMap::new();
+        for (name, theme) in DEMO_PARTNERS {
+            sqlx::query("INSERT INTO partners (id, name, theme, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING")
+                .bind(Uuid::new_v4()).bind(*name).bind(*theme).bind(now).execute(&mut *conn).await?;
+            let id: Uuid = sqlx::query_scalar("SELECT id FROM partners WHERE name = $1")
+                .bind(*name).fetch_one(&mut *conn).await?;
+            partners.insert(name, id);
+        }
         for p in DEMO_PEOPLE {
-            let audiences = p.audiences.iter().map(|a| a.code()).collect::<Vec<_>>().join(" ");
+            let org = match p.org_unit {
+                Some(path) => ensure_org_unit!(conn, path, now, units),
+                None => None,
+            };
+            let partner = p.partner.and_then(|n| partners.get(n).copied());
             sqlx::query(
-                "INSERT INTO users (id, email, display_name, role, audiences, active, created_at)
-                 VALUES ($1, $2, $3, $4, $5, TRUE, $6) ON CONFLICT (email) DO NOTHING"
-            ).bind(Uuid::new_v4()).bind(p.email).bind(p.name).bind(p.role.code()).bind(audiences).bind(now)
-                .execute(tx.conn()).await?;
+                "INSERT INTO users (id, email, display_name, role, audiences, active, created_at,
+                                    org_unit_id, partner_id, source)
+                 VALUES ($1, $2, $3, $4, $5, TRUE, $6, $7, $8, $9) ON CONFLICT (email) DO NOTHING"
+            ).bind(Uuid::new_v4()).bind(p.email).bind(p.name).bind(p.role.code())
+                .bind(audiences_text(p.audiences)).bind(now).bind(org).bind(partner)
+                .bind(if p.partner.is_some() { "partner" } else { "demo" })
+                .execute(&mut *conn).await?;
         }
         tx.commit().await?;
         Ok(true)
     })
+}
+
+/// A person as listed for managers, HR and partner referents.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct PersonRow {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub role: String,
+    pub employee_number: Option<String>,
+    pub job_title: Option<String>,
+    pub org_path: Option<String>,
+    pub partner_id: Option<Uuid>,
+    pub partner_name: Option<String>,
+    pub modules_completed: i64,
+}
+
+impl PersonRow {
+    pub fn person_ref(&self) -> super::PersonRef {
+        super::PersonRef {
+            id: self.id,
+            org_path: self.org_path.clone(),
+            partner_id: self.partner_id,
+        }
+    }
+}
+
+const PERSON_SELECT: &str = "SELECT u.id, u.email, u.display_name, u.role, u.employee_number, \
+    u.job_title, o.path AS org_path, u.partner_id, p.name AS partner_name, \
+    (SELECT COUNT(DISTINCT c.module_slug) FROM completions c WHERE c.user_id = u.id) AS modules_completed \
+    FROM users u LEFT JOIN org_units o ON o.id = u.org_unit_id \
+    LEFT JOIN partners p ON p.id = u.partner_id";
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+fn like_prefix(path: &str) -> String {
+    let escaped = path
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("{escaped}/%")
+}
+
+/// Active people within a visibility, by name. `limit` bounds the page.
+pub async fn people_in(
+    db: &Db,
+    viewer: &User,
+    visibility: &Visibility,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<PersonRow>> {
+    let order = "ORDER BY u.display_name, u.id LIMIT $2 OFFSET $3";
+    let rows: Vec<PersonRow> = match visibility {
+        Visibility::All => {
+            let sql = format!("{PERSON_SELECT} WHERE u.active AND $1 = $1 {order}");
+            on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(1i64).bind(limit).bind(offset).fetch_all(pool).await)?
+        }
+        Visibility::OrgSubtree(root) => {
+            let sql = format!(
+                "{PERSON_SELECT} WHERE u.active AND (o.path = $1 OR o.path LIKE $4 ESCAPE '\\') {order}"
+            );
+            on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(root).bind(limit).bind(offset).bind(like_prefix(root)).fetch_all(pool).await)?
+        }
+        Visibility::Partner(id) => {
+            let sql = format!("{PERSON_SELECT} WHERE u.active AND u.partner_id = $1 {order}");
+            on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(*id).bind(limit).bind(offset).fetch_all(pool).await)?
+        }
+        Visibility::OnlySelf => {
+            let sql = format!("{PERSON_SELECT} WHERE u.active AND u.id = $1 {order}");
+            on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(viewer.id).bind(limit).bind(offset).fetch_all(pool).await)?
+        }
+    };
+    Ok(rows)
+}
+
+/// One active person, whoever asks (scope is checked by the caller).
+pub async fn person(db: &Db, id: Uuid) -> Result<Option<PersonRow>> {
+    let sql = format!("{PERSON_SELECT} WHERE u.active AND u.id = $1");
+    Ok(
+        on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(id).fetch_optional(pool).await)?,
+    )
+}
+
+/// Sets a user's role; returns the previous one.
+pub async fn set_role(db: &Db, id: Uuid, role: Role) -> Result<Option<String>> {
+    on_db!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        let before: Option<String> = sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
+            .bind(id).fetch_optional(tx.conn()).await?;
+        sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+            .bind(role.code()).bind(id).execute(tx.conn()).await?;
+        tx.commit().await?;
+        Ok(before)
+    })
+}
+
+/// An org unit with its path.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct OrgUnitRow {
+    pub id: Uuid,
+    pub parent_id: Option<Uuid>,
+    pub name: String,
+    pub path: String,
+}
+
+pub async fn org_units(db: &Db) -> Result<Vec<OrgUnitRow>> {
+    Ok(on_db!(db, pool => sqlx::query_as(
+        "SELECT id, parent_id, name, path FROM org_units ORDER BY path"
+    ).fetch_all(pool).await)?)
+}
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct PartnerRow {
+    pub id: Uuid,
+    pub name: String,
+    pub theme: String,
+}
+
+pub async fn partners(db: &Db) -> Result<Vec<PartnerRow>> {
+    Ok(on_db!(db, pool => sqlx::query_as(
+        "SELECT id, name, theme FROM partners ORDER BY name"
+    ).fetch_all(pool).await)?)
+}
+
+/// What an OIDC sign-in did to the directory.
+pub enum OidcUpsert {
+    /// The person, and their previous role when the provider's groups changed it.
+    SignedIn(User, Option<String>),
+    /// The person exists but was deactivated (left the directory).
+    Inactive,
+}
+
+/// Finds the person of an OIDC identity (by subject, then by e-mail for people imported
+/// from the directory), updates name, e-mail and role from the claims, or creates them.
+pub async fn upsert_oidc(
+    db: &Db,
+    subject: &str,
+    email: Option<&str>,
+    name: Option<&str>,
+    role: Role,
+) -> Result<OidcUpsert> {
+    let now = db::now();
+    let found = on_db!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        let conn = tx.conn();
+        let mut row: Option<(Uuid, bool, String)> = sqlx::query_as(
+            "SELECT id, active, role FROM users WHERE oidc_subject = $1"
+        ).bind(subject).fetch_optional(&mut *conn).await?;
+        if row.is_none() {
+            if let Some(email) = email {
+                row = sqlx::query_as("SELECT id, active, role FROM users WHERE email = $1 AND oidc_subject IS NULL")
+                    .bind(email).fetch_optional(&mut *conn).await?;
+            }
+        }
+        let outcome = match row {
+            Some((_, false, _)) => None,
+            Some((id, true, old_role)) => {
+                sqlx::query(
+                    "UPDATE users SET oidc_subject = $1, email = COALESCE($2, email),
+                            display_name = COALESCE($3, display_name), role = $4 WHERE id = $5"
+                ).bind(subject).bind(email).bind(name).bind(role.code()).bind(id)
+                    .execute(&mut *conn).await?;
+                Some((id, (old_role != role.code()).then_some(old_role)))
+            }
+            None => {
+                let id = Uuid::new_v4();
+                let email = email.map(String::from).unwrap_or_else(|| format!("{subject}@oidc.invalid"));
+                sqlx::query(
+                    "INSERT INTO users (id, email, display_name, role, audiences, active, created_at, source, oidc_subject)
+                     VALUES ($1, $2, $3, $4, 'tous', TRUE, $5, 'oidc', $6)"
+                ).bind(id).bind(&email).bind(name.unwrap_or(&email)).bind(role.code()).bind(now).bind(subject)
+                    .execute(&mut *conn).await?;
+                Some((id, None))
+            }
+        };
+        tx.commit().await?;
+        outcome
+    });
+    let Some((id, old_role)) = found else {
+        return Ok(OidcUpsert::Inactive);
+    };
+    let user = find(db, id)
+        .await?
+        .ok_or_else(|| Error::Internal(format!("user {id} vanished after sign-in")))?;
+    Ok(OidcUpsert::SignedIn(user, old_role))
+}
+
+#[derive(FromRow)]
+struct ExistingRow {
+    id: Uuid,
+    employee_number: Option<String>,
+    email: String,
+    display_name: String,
+    org_path: Option<String>,
+    audiences: String,
+    job_title: Option<String>,
+    hire_date: Option<chrono::NaiveDate>,
+    sex: Option<String>,
+    category: Option<String>,
+    active: bool,
+    source: String,
+}
+
+/// Everyone the directory import compares against.
+pub async fn directory_people(db: &Db) -> Result<Vec<super::import::Existing>> {
+    let rows: Vec<ExistingRow> = on_db!(db, pool => sqlx::query_as(
+        "SELECT u.id, u.employee_number, u.email, u.display_name, o.path AS org_path, u.audiences,
+                u.job_title, u.hire_date, u.sex, u.category, u.active, u.source
+         FROM users u LEFT JOIN org_units o ON o.id = u.org_unit_id"
+    ).fetch_all(pool).await)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| super::import::Existing {
+            id: r.id,
+            employee_number: r.employee_number,
+            email: r.email,
+            display_name: r.display_name,
+            org_path: r.org_path,
+            audiences: r.audiences,
+            job_title: r.job_title,
+            hire_date: r.hire_date,
+            sex: r.sex,
+            category: r.category,
+            active: r.active,
+            from_directory: r.source == "directory",
+        })
+        .collect())
+}
+
+/// Applies an import plan and its audit event in one transaction: all or nothing.
+pub async fn apply_import(
+    db: &Db,
+    plan: &super::import::Plan,
+    event: &crate::audit::Event,
+) -> Result<()> {
+    let now = db::now();
+    on_db!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        let conn = tx.conn();
+        let mut units: HashMap<String, Uuid> = HashMap::new();
+        for row in &plan.create {
+            let org = ensure_org_unit!(conn, &row.org_path, now, units);
+            sqlx::query(
+                "INSERT INTO users (id, email, display_name, role, audiences, active, created_at, employee_number,
+                                    org_unit_id, job_title, hire_date, sex, category, source)
+                 VALUES ($1, $2, $3, 'learner', $4, TRUE, $5, $6, $7, $8, $9, $10, $11, 'directory')"
+            ).bind(Uuid::new_v4()).bind(&row.email).bind(&row.display_name).bind(audiences_text(&row.audiences))
+                .bind(now).bind(&row.employee_number).bind(org).bind(&row.job_title).bind(row.hire_date)
+                .bind(&row.sex).bind(&row.category)
+                .execute(&mut *conn).await?;
+        }
+        for (row, id, _) in &plan.update {
+            let org = ensure_org_unit!(conn, &row.org_path, now, units);
+            sqlx::query(
+                "UPDATE users SET email = $1, display_name = $2, audiences = $3, employee_number = $4, org_unit_id = $5,
+                        job_title = $6, hire_date = $7, sex = $8, category = $9, active = TRUE, source = 'directory'
+                 WHERE id = $10"
+            ).bind(&row.email).bind(&row.display_name).bind(audiences_text(&row.audiences)).bind(&row.employee_number)
+                .bind(org).bind(&row.job_title).bind(row.hire_date).bind(&row.sex).bind(&row.category).bind(*id)
+                .execute(&mut *conn).await?;
+        }
+        for (id, _) in &plan.deactivate {
+            sqlx::query("UPDATE users SET active = FALSE WHERE id = $1").bind(*id).execute(&mut *conn).await?;
+        }
+        crate::audit::store::insert_event!(conn, event, now)?;
+        tx.commit().await?;
+    });
+    Ok(())
 }

@@ -5,6 +5,8 @@
 //! drops it afterwards. With `CI=true`, a missing or unreachable PostgreSQL fails the test.
 #![allow(dead_code)]
 
+pub mod external;
+
 use std::path::PathBuf;
 
 use rocket::figment::Figment;
@@ -124,6 +126,7 @@ pub const CAMILLE: &str = "camille.martin@demo.reperes.test";
 pub const SOPHIE: &str = "sophie.nguyen@demo.reperes.test";
 pub const AICHA: &str = "aicha.diallo@demo.reperes.test";
 pub const ADMIN: &str = "admin@demo.reperes.test";
+pub const KARIM: &str = "karim.benali@demo.reperes.test";
 
 impl TestApp {
     pub async fn new(backend: Backend) -> Option<TestApp> {
@@ -131,8 +134,19 @@ impl TestApp {
     }
 
     pub async fn with_courses(backend: Backend, courses: &str) -> Option<TestApp> {
+        Self::with_figment(backend, |f| {
+            f.merge(("courses_dir", manifest_path(courses)))
+        })
+        .await
+    }
+
+    /// An instance whose settings `adjust` changes (OIDC, SMTP, …).
+    pub async fn with_figment(
+        backend: Backend,
+        adjust: impl FnOnce(Figment) -> Figment,
+    ) -> Option<TestApp> {
         let db = TestDb::new(backend).await?;
-        let rocket = reperes::build(figment(&db.url, courses))
+        let rocket = reperes::build(adjust(figment(&db.url, "tests/fixtures/courses")))
             .await
             .expect("service builds");
         let client = Client::tracked(rocket).await.expect("valid rocket");
@@ -150,19 +164,46 @@ impl TestApp {
             .expect("db state")
     }
 
+    /// This browser's CSRF token, read from a form of the sign-in page.
+    pub async fn csrf(&self) -> String {
+        let (_, page) = self.get("/connexion").await;
+        let marker = "name=\"csrf\" value=\"";
+        let start = page.find(marker).expect("a csrf field") + marker.len();
+        let end = start + page[start..].find('"').unwrap();
+        page[start..end].to_string()
+    }
+
+    /// A form body with this browser's CSRF token first.
+    pub async fn with_csrf(&self, body: &str) -> String {
+        let token = self.csrf().await;
+        if body.is_empty() {
+            format!("csrf={token}")
+        } else {
+            format!("csrf={token}&{body}")
+        }
+    }
+
     pub async fn login(&self, email: &str) {
+        let body = self.with_csrf(&format!("email={email}")).await;
         let res = self
             .client
             .post("/auth/dev")
             .header(ContentType::Form)
-            .body(format!("email={email}"))
+            .body(body)
             .dispatch()
             .await;
         assert_eq!(res.status(), Status::SeeOther, "sign-in as {email}");
     }
 
     pub async fn logout(&self) {
-        let res = self.client.post("/auth/deconnexion").dispatch().await;
+        let body = self.with_csrf("").await;
+        let res = self
+            .client
+            .post("/auth/deconnexion")
+            .header(ContentType::Form)
+            .body(body)
+            .dispatch()
+            .await;
         assert_eq!(res.status(), Status::SeeOther);
     }
 
@@ -178,7 +219,14 @@ impl TestApp {
         (res.status(), location(&res))
     }
 
+    /// Posts a form, with this browser's CSRF token added first.
     pub async fn post_form(&self, path: &str, body: &str) -> (Status, String, String) {
+        let body = self.with_csrf(body).await;
+        self.post_raw_form(path, &body).await
+    }
+
+    /// Posts a form body exactly as given (no CSRF token added).
+    pub async fn post_raw_form(&self, path: &str, body: &str) -> (Status, String, String) {
         let res = self
             .client
             .post(path)

@@ -1,0 +1,69 @@
+//! One-time sign-in links for partner staff, who are not in the city's directory: sent by
+//! e-mail, single use, valid 15 minutes, only the hash of the token is stored.
+
+use chrono::Duration;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::db::{self, Db, WritePool};
+use crate::error::Result;
+use crate::on_db;
+use crate::people::User;
+
+/// How long a link stays valid.
+pub const VALIDITY_MINUTES: i64 = 15;
+
+fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Creates a link for `user`; returns the token to put in the URL.
+pub async fn create(db: &Db, user: &User) -> Result<String> {
+    let bytes: [u8; 32] = rand::random();
+    let token = hex::encode(bytes);
+    let now = db::now();
+    let expires = now + Duration::minutes(VALIDITY_MINUTES);
+    on_db!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        sqlx::query("INSERT INTO login_links (id, token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(Uuid::new_v4()).bind(hash(&token)).bind(user.id).bind(now).bind(expires)
+            .execute(tx.conn()).await?;
+        tx.commit().await?;
+    });
+    Ok(token)
+}
+
+/// Why a link was not accepted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LinkRefusal {
+    Unknown,
+    Used,
+    Expired,
+}
+
+/// Uses a link: marks it used and returns its user id, in one conditional update, so two
+/// simultaneous uses cannot both succeed.
+pub async fn consume(db: &Db, token: &str) -> Result<Result<Uuid, LinkRefusal>> {
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(Err(LinkRefusal::Unknown));
+    }
+    let h = hash(token);
+    let now = db::now();
+    on_db!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        let row: Option<(Uuid, Option<chrono::DateTime<chrono::Utc>>, chrono::DateTime<chrono::Utc>)> =
+            sqlx::query_as("SELECT user_id, used_at, expires_at FROM login_links WHERE token_hash = $1")
+                .bind(&h).fetch_optional(tx.conn()).await?;
+        let Some((user, used, expires)) = row else { return Ok(Err(LinkRefusal::Unknown)) };
+        if used.is_some() {
+            return Ok(Err(LinkRefusal::Used));
+        }
+        if expires <= now {
+            return Ok(Err(LinkRefusal::Expired));
+        }
+        let done = sqlx::query("UPDATE login_links SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
+            .bind(now).bind(&h).execute(tx.conn()).await?.rows_affected();
+        tx.commit().await?;
+        Ok(if done == 1 { Ok(user) } else { Err(LinkRefusal::Used) })
+    })
+}

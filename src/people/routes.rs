@@ -1,0 +1,373 @@
+//! Pages and API for following people: managers (their org subtree), HR and admins
+//! (everyone), partner referents (their organisation); the directory import; roles.
+
+use std::net::IpAddr;
+
+use rocket::data::Capped;
+use rocket::form::{Form, FromForm};
+use rocket::fs::TempFile;
+use rocket::http::Status;
+use rocket::response::Redirect;
+use rocket::serde::json::Value;
+use rocket::{get, post, routes, Route, State};
+use serde_json::json;
+use tokio::io::AsyncReadExt;
+use uuid::Uuid;
+
+use super::{directory, store, Role, User, Visibility};
+use crate::audit::{self, Event, Kind};
+use crate::auth::tokens::TokenScope;
+use crate::auth::{Admin, ApiCaller, CurrentUser, HrOrAdmin, Supervisor, UserCache};
+use crate::catalog::Catalog;
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::learning::flow;
+use crate::views::Page;
+
+pub fn routes() -> Vec<Route> {
+    routes![
+        people_page,
+        person_page,
+        set_role,
+        import_page,
+        import_upload
+    ]
+}
+
+pub fn api_routes() -> Vec<Route> {
+    routes![
+        api_people,
+        api_person,
+        api_org_units,
+        api_partners,
+        api_import
+    ]
+}
+
+const PAGE_SIZE: i64 = 100;
+
+fn not_found() -> Error {
+    Error::NotFound("Cette personne n'existe pas ou ne fait pas partie de votre périmètre.".into())
+}
+
+fn scope_title(v: &Visibility) -> &'static str {
+    match v {
+        Visibility::All => "Toutes les personnes",
+        Visibility::OrgSubtree(_) => "Mon équipe",
+        Visibility::Partner(_) => "Personnel de ma structure",
+        Visibility::OnlySelf => "Personnes",
+    }
+}
+
+#[get("/personnes?<page>")]
+async fn people_page(db: &State<Db>, who: Supervisor, page: Option<u32>) -> Result<Page> {
+    let visibility = who.0.visibility();
+    let page = i64::from(page.unwrap_or(1).max(1));
+    let mut people = store::people_in(
+        db,
+        &who.0,
+        &visibility,
+        PAGE_SIZE + 1,
+        (page - 1) * PAGE_SIZE,
+    )
+    .await?;
+    let more = people.len() as i64 > PAGE_SIZE;
+    people.truncate(PAGE_SIZE as usize);
+    let scope = match &visibility {
+        Visibility::OrgSubtree(p) => p.clone(),
+        Visibility::Partner(_) => who
+            .0
+            .partner_id
+            .map(|_| "structure partenaire".to_string())
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    Ok(Page::new(
+        "people/list",
+        scope_title(&visibility),
+        Some(&who.0),
+        json!({
+            "people": people,
+            "scope": scope,
+            "page": page,
+            "previous": (page > 1).then(|| page - 1),
+            "next": more.then(|| page + 1),
+        }),
+    ))
+}
+
+/// A person's record, if the viewer may see it; otherwise not found.
+async fn visible_person(db: &Db, viewer: &User, id: &str) -> Result<store::PersonRow> {
+    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
+    let person = store::person(db, id).await?.ok_or_else(not_found)?;
+    if !viewer.can_see(&person.person_ref()) {
+        return Err(not_found());
+    }
+    Ok(person)
+}
+
+#[get("/personnes/<id>")]
+async fn person_page(
+    db: &State<Db>,
+    catalog: &State<Catalog>,
+    me: CurrentUser,
+    id: &str,
+) -> Result<Page> {
+    let person = visible_person(db, &me.0, id).await?;
+    let user = store::find(db, person.id).await?.ok_or_else(not_found)?;
+    let progress = flow::progress(db, catalog, &user).await?;
+    let roles: Vec<_> = [
+        Role::Learner,
+        Role::Manager,
+        Role::Hr,
+        Role::Trainer,
+        Role::PartnerReferent,
+        Role::Admin,
+    ]
+    .into_iter()
+    .map(|r| json!({ "code": r.code(), "label": r.label(), "current": r == user.role }))
+    .collect();
+    Ok(Page::new(
+        "people/person",
+        person.display_name.clone(),
+        Some(&me.0),
+        json!({
+            "person": person,
+            "role_label": user.role.label(),
+            "progress": progress,
+            "can_set_role": me.0.role == Role::Admin,
+            "roles": roles,
+        }),
+    ))
+}
+
+#[derive(FromForm)]
+struct RoleForm<'r> {
+    #[allow(dead_code)]
+    csrf: &'r str,
+    role: &'r str,
+}
+
+#[post("/personnes/<id>/role", data = "<form>")]
+async fn set_role(
+    db: &State<Db>,
+    cache: &State<UserCache>,
+    admin: Admin,
+    ip: Option<IpAddr>,
+    id: &str,
+    form: std::result::Result<Form<RoleForm<'_>>, rocket::form::Errors<'_>>,
+) -> Result<Redirect> {
+    let person = visible_person(db, &admin.0, id).await?;
+    let form = form.map_err(|_| Error::BadRequest("Choisissez un rôle.".into()))?;
+    let role = Role::parse(form.role)
+        .ok_or_else(|| Error::Unprocessable(format!("Rôle inconnu : « {} ».", form.role)))?;
+    let before = store::set_role(db, person.id, role).await?;
+    cache.forget(person.id);
+    if before.as_deref() != Some(role.code()) {
+        audit::store::record(
+            db,
+            Event::by(Some(&admin.0), Kind::RoleChange, &person.email)
+                .details(format!("{} → {}", before.unwrap_or_default(), role.code()))
+                .client(ip),
+        )
+        .await?;
+    }
+    Ok(Redirect::to(format!("/personnes/{}", person.id)))
+}
+
+#[get("/rh/import")]
+fn import_page(hr: HrOrAdmin) -> Page {
+    Page::new(
+        "people/import",
+        "Import de l'annuaire",
+        Some(&hr.0),
+        json!({ "report": null, "errors": [], "columns": super::import::COLUMNS.join(";") }),
+    )
+}
+
+#[derive(FromForm)]
+struct Upload<'r> {
+    #[allow(dead_code)]
+    csrf: &'r str,
+    file: TempFile<'r>,
+    dry_run: bool,
+}
+
+/// Largest accepted file.
+const MAX_IMPORT_BYTES: u64 = 32 * 1024 * 1024;
+
+async fn read_upload(file: &TempFile<'_>) -> Result<String> {
+    if file.len() == 0 {
+        return Err(Error::Unprocessable(
+            "Choisissez le fichier CSV exporté du logiciel RH.".into(),
+        ));
+    }
+    if file.len() > MAX_IMPORT_BYTES {
+        return Err(Error::Unprocessable("Le fichier dépasse 32 Mo.".into()));
+    }
+    let mut bytes = Vec::with_capacity(file.len() as usize);
+    file.open()
+        .await
+        .map_err(|e| Error::Internal(format!("reading upload: {e}")))?
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|e| Error::Internal(format!("reading upload: {e}")))?;
+    String::from_utf8(bytes)
+        .map_err(|_| Error::Unprocessable("Le fichier doit être un CSV encodé en UTF-8.".into()))
+}
+
+#[post("/rh/import", data = "<form>")]
+async fn import_upload(
+    db: &State<Db>,
+    hr: HrOrAdmin,
+    ip: Option<IpAddr>,
+    form: std::result::Result<Form<Upload<'_>>, rocket::form::Errors<'_>>,
+) -> Result<(Status, Page)> {
+    let form =
+        form.map_err(|e| Error::BadRequest(format!("Formulaire d'import illisible : {e}")))?;
+    let text = read_upload(&form.file).await?;
+    let name = form
+        .file
+        .raw_name()
+        .map(|n| n.dangerous_unsafe_unsanitized_raw().as_str().to_string())
+        .unwrap_or_else(|| "fichier".into());
+    let event = Event::by(Some(&hr.0), Kind::Import, name).client(ip);
+    let (status, report, errors) = match directory::run(db, &text, form.dry_run, event).await? {
+        Ok(r) => (Status::Ok, Some(r), vec![]),
+        Err(e) => (
+            Status::UnprocessableEntity,
+            None,
+            e.iter().map(|l| l.to_string()).collect(),
+        ),
+    };
+    Ok((
+        status,
+        Page::new(
+            "people/import",
+            "Import de l'annuaire",
+            Some(&hr.0),
+            json!({ "report": report, "errors": errors, "columns": super::import::COLUMNS.join(";") }),
+        ),
+    ))
+}
+
+// ---- API ----
+
+/// What an API caller may see of people: a token sees everyone, a person their scope.
+fn api_visibility(caller: &ApiCaller) -> Result<(Visibility, Option<&User>)> {
+    match caller {
+        ApiCaller::Token(_) => Ok((Visibility::All, None)),
+        ApiCaller::Person(u) if u.visibility() != Visibility::OnlySelf => {
+            Ok((u.visibility(), Some(u)))
+        }
+        ApiCaller::Person(_) => Err(Error::Forbidden),
+    }
+}
+
+#[get("/people?<limit>&<offset>")]
+async fn api_people(
+    db: &State<Db>,
+    caller: ApiCaller,
+    limit: Option<i64>,
+    offset: Option<i64>,
+) -> Result<Value> {
+    let (visibility, viewer) = api_visibility(&caller)?;
+    let limit = limit.unwrap_or(PAGE_SIZE).clamp(1, 1000);
+    let offset = offset.unwrap_or(0).max(0);
+    let anyone = User {
+        id: Uuid::nil(),
+        email: String::new(),
+        display_name: String::new(),
+        role: Role::Admin,
+        audiences: vec![],
+        org_unit_id: None,
+        org_path: None,
+        partner_id: None,
+    };
+    let people =
+        store::people_in(db, viewer.unwrap_or(&anyone), &visibility, limit, offset).await?;
+    Ok(json!({ "people": people, "limit": limit, "offset": offset }))
+}
+
+#[get("/people/<id>")]
+async fn api_person(
+    db: &State<Db>,
+    catalog: &State<Catalog>,
+    caller: ApiCaller,
+    id: &str,
+) -> Result<Value> {
+    let person = match &caller {
+        ApiCaller::Token(_) => {
+            let id = Uuid::parse_str(id).map_err(|_| not_found())?;
+            store::person(db, id).await?.ok_or_else(not_found)?
+        }
+        ApiCaller::Person(u) => visible_person(db, u, id).await?,
+    };
+    let user = store::find(db, person.id).await?.ok_or_else(not_found)?;
+    let progress = flow::progress(db, catalog, &user).await?;
+    Ok(json!({ "person": person, "progress": progress }))
+}
+
+fn hr_or_token(caller: &ApiCaller, write: bool) -> Result<()> {
+    match caller {
+        ApiCaller::Token(t) if !write || t.scope == TokenScope::ReadWrite => Ok(()),
+        ApiCaller::Token(_) => Err(Error::ForbiddenWith(
+            "Ce jeton est en lecture seule.".into(),
+        )),
+        ApiCaller::Person(u) if matches!(u.role, Role::Hr | Role::Admin) => Ok(()),
+        ApiCaller::Person(_) => Err(Error::Forbidden),
+    }
+}
+
+#[get("/org-units")]
+async fn api_org_units(db: &State<Db>, caller: ApiCaller) -> Result<Value> {
+    hr_or_token(&caller, false)?;
+    Ok(json!({ "org_units": store::org_units(db).await? }))
+}
+
+#[get("/partners")]
+async fn api_partners(db: &State<Db>, caller: ApiCaller) -> Result<Value> {
+    hr_or_token(&caller, false)?;
+    let partners: Vec<_> = store::partners(db)
+        .await?
+        .into_iter()
+        .map(|p| json!({ "id": p.id, "name": p.name, "theme": p.theme, "theme_label": super::theme_label(&p.theme) }))
+        .collect();
+    Ok(json!({ "partners": partners }))
+}
+
+/// The directory import for machine clients: the CSV file as the body.
+#[post("/directory/import?<dry_run>", data = "<body>")]
+async fn api_import(
+    db: &State<Db>,
+    caller: ApiCaller,
+    ip: Option<IpAddr>,
+    dry_run: Option<bool>,
+    body: std::result::Result<Capped<String>, std::io::Error>,
+) -> Result<(Status, Value)> {
+    hr_or_token(&caller, true)?;
+    let body = body.map_err(|e| Error::BadRequest(format!("corps illisible : {e}")))?;
+    if !body.is_complete() {
+        return Err(Error::Unprocessable(
+            "Le fichier dépasse la taille autorisée.".into(),
+        ));
+    }
+    let event = match &caller {
+        ApiCaller::Person(u) => Event::by(Some(u), Kind::Import, "API"),
+        ApiCaller::Token(t) => Event {
+            actor: format!("jeton {}", t.name),
+            ..Event::by(None, Kind::Import, "API")
+        },
+    }
+    .client(ip);
+    Ok(
+        match directory::run(db, &body, dry_run.unwrap_or(false), event).await? {
+            Ok(report) => (Status::Ok, json!({ "report": report })),
+            Err(lines) => (
+                Status::UnprocessableEntity,
+                json!({ "error": { "status": 422, "message": "Le fichier contient des lignes invalides ; rien n'a été importé.",
+                               "lines": lines.iter().map(|l| l.to_string()).collect::<Vec<_>>() } }),
+            ),
+        },
+    )
+}

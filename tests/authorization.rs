@@ -1,0 +1,523 @@
+//! The authorisation matrix: every route, every role, a resource inside and outside the
+//! role's scope, and the status each must get. A route mounted without a row here fails the
+//! test, so new routes cannot skip it. SQLite and PostgreSQL.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use rocket::http::{ContentType, Header};
+
+on_both!(every_route_for_every_role);
+
+/// Callers, in the order of the status columns below.
+const CALLERS: [&str; 9] = [
+    "anonymous",
+    "learner",
+    "manager",
+    "hr",
+    "trainer",
+    "partner_referent",
+    "admin",
+    "token_read",
+    "token_rw",
+];
+
+fn email(caller: &str) -> Option<&'static str> {
+    Some(match caller {
+        "learner" => "camille.martin@demo.reperes.test",
+        "manager" => "jean-pierre.muller@demo.reperes.test",
+        "hr" => "karim.benali@demo.reperes.test",
+        "trainer" => "lucie.fontaine@demo.reperes.test",
+        "partner_referent" => "malik.haddad@demo.reperes.test",
+        "admin" => "admin@demo.reperes.test",
+        _ => return None,
+    })
+}
+
+enum Body {
+    None,
+    Form(&'static str),
+    Json(&'static str),
+    Csv,
+    ImportUpload,
+}
+
+struct Row {
+    method: &'static str,
+    /// The route as mounted (`<param>` segments), for the coverage check.
+    template: &'static str,
+    /// The path requested, with `{camille}`, `{sophie}`, `{aicha}`, `{lea}`, `{attempt}`.
+    path: &'static str,
+    body: Body,
+    expected: [u16; 9],
+}
+
+const CSV: &str = "matricule;courriel;nom;prenom;service;publics;fonction;date_entree;sexe;categorie\nM1;m1@ville.test;Un;M;Ville/Service;tous;;2020-01-01;;\n";
+
+fn rows() -> Vec<Row> {
+    use Body::*;
+    //                                                                    anon learn manag hr  train pref admin tokR tokW
+    let r = |method, template, path, body, expected| Row {
+        method,
+        template,
+        path,
+        body,
+        expected,
+    };
+    vec![
+        r(
+            "GET",
+            "/",
+            "/",
+            None,
+            [303, 303, 303, 303, 303, 303, 303, 303, 303],
+        ),
+        r(
+            "GET",
+            "/connexion?<next>&<envoye>",
+            "/connexion",
+            None,
+            [200; 9],
+        ),
+        r("GET", "/accessibilite", "/accessibilite", None, [200; 9]),
+        r("GET", "/healthz", "/healthz", None, [200; 9]),
+        r(
+            "GET",
+            "/static/<path..>",
+            "/static/site.css",
+            None,
+            [200; 9],
+        ),
+        r(
+            "GET",
+            "/api/v1/openapi.json",
+            "/api/v1/openapi.json",
+            None,
+            [200; 9],
+        ),
+        // Learner pages: any person; a token is not a person.
+        r(
+            "GET",
+            "/modules",
+            "/modules",
+            None,
+            [401, 200, 200, 200, 200, 200, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/progression",
+            "/progression",
+            None,
+            [401, 200, 200, 200, 200, 200, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/modules/<slug>",
+            "/modules/base",
+            None,
+            [401, 200, 404, 404, 404, 404, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/modules/<slug>",
+            "/modules/suite",
+            None,
+            [401, 200, 200, 200, 200, 200, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/modules/<slug>/lecons/<number>",
+            "/modules/suite/lecons/1",
+            None,
+            [401, 200, 200, 200, 200, 200, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/tentatives/<id>",
+            "/tentatives/{attempt}",
+            None,
+            [401, 200, 404, 404, 404, 404, 404, 403, 403],
+        ),
+        r(
+            "GET",
+            "/tentatives/<id>/resultat",
+            "/tentatives/{attempt}/resultat",
+            None,
+            [401, 303, 404, 404, 404, 404, 404, 403, 403],
+        ),
+        r(
+            "GET",
+            "/api/v1/modules",
+            "/api/v1/modules",
+            None,
+            [401, 200, 200, 200, 200, 200, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/api/v1/modules/<slug>",
+            "/api/v1/modules/base",
+            None,
+            [401, 200, 404, 404, 404, 404, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/api/v1/modules/<slug>/lessons/<number>",
+            "/api/v1/modules/suite/lessons/1",
+            None,
+            [401, 200, 200, 200, 200, 200, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/api/v1/me/progress",
+            "/api/v1/me/progress",
+            None,
+            [401, 200, 200, 200, 200, 200, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/api/v1/attempts/<id>",
+            "/api/v1/attempts/{attempt}",
+            None,
+            [401, 200, 404, 404, 404, 404, 404, 403, 403],
+        ),
+        // People: scope by role.
+        r(
+            "GET",
+            "/personnes?<page>",
+            "/personnes",
+            None,
+            [401, 403, 200, 200, 403, 200, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/personnes/<id>",
+            "/personnes/{camille}",
+            None,
+            [401, 200, 200, 200, 404, 404, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/personnes/<id>",
+            "/personnes/{sophie}",
+            None,
+            [401, 404, 404, 200, 404, 404, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/personnes/<id>",
+            "/personnes/{aicha}",
+            None,
+            [401, 404, 404, 200, 404, 200, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/personnes/<id>",
+            "/personnes/{lea}",
+            None,
+            [401, 404, 404, 200, 404, 404, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/api/v1/people?<limit>&<offset>",
+            "/api/v1/people",
+            None,
+            [401, 403, 200, 200, 403, 200, 200, 200, 200],
+        ),
+        r(
+            "GET",
+            "/api/v1/people/<id>",
+            "/api/v1/people/{camille}",
+            None,
+            [401, 200, 200, 200, 404, 404, 200, 200, 200],
+        ),
+        r(
+            "GET",
+            "/api/v1/people/<id>",
+            "/api/v1/people/{sophie}",
+            None,
+            [401, 404, 404, 200, 404, 404, 200, 200, 200],
+        ),
+        r(
+            "GET",
+            "/api/v1/people/<id>",
+            "/api/v1/people/{aicha}",
+            None,
+            [401, 404, 404, 200, 404, 200, 200, 200, 200],
+        ),
+        r(
+            "GET",
+            "/api/v1/org-units",
+            "/api/v1/org-units",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 200, 200],
+        ),
+        r(
+            "GET",
+            "/api/v1/partners",
+            "/api/v1/partners",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 200, 200],
+        ),
+        r(
+            "GET",
+            "/rh/import",
+            "/rh/import",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/admin/jetons",
+            "/admin/jetons",
+            None,
+            [401, 403, 403, 403, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/admin/journal?<page>",
+            "/admin/journal",
+            None,
+            [401, 403, 403, 403, 403, 403, 200, 403, 403],
+        ),
+        // Changes.
+        r(
+            "POST",
+            "/modules/<slug>/quiz",
+            "/modules/base/quiz",
+            Form(""),
+            [401, 303, 404, 404, 404, 404, 409, 403, 403],
+        ),
+        r(
+            "POST",
+            "/api/v1/modules/<slug>/attempts",
+            "/api/v1/modules/base/attempts",
+            None,
+            [401, 201, 404, 404, 404, 404, 409, 403, 403],
+        ),
+        r(
+            "POST",
+            "/api/v1/attempts/<id>/submission",
+            "/api/v1/attempts/{attempt}/submission",
+            Json(r#"{"answers":{}}"#),
+            [401, 200, 404, 404, 404, 404, 404, 403, 403],
+        ),
+        r(
+            "POST",
+            "/tentatives/<id>",
+            "/tentatives/{attempt}",
+            Form(""),
+            [401, 303, 404, 404, 404, 404, 404, 403, 403],
+        ),
+        r(
+            "POST",
+            "/personnes/<id>/role",
+            "/personnes/{camille}/role",
+            Form("role=learner"),
+            [401, 403, 403, 403, 403, 403, 303, 403, 403],
+        ),
+        r(
+            "POST",
+            "/admin/jetons",
+            "/admin/jetons",
+            Form("name=matrice&scope=read"),
+            [401, 403, 403, 403, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "POST",
+            "/admin/jetons/<id>/revoquer",
+            "/admin/jetons/00000000-0000-0000-0000-000000000000/revoquer",
+            Form(""),
+            [401, 403, 403, 403, 403, 403, 404, 403, 403],
+        ),
+        r(
+            "POST",
+            "/rh/import",
+            "/rh/import",
+            ImportUpload,
+            [401, 403, 403, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "POST",
+            "/api/v1/directory/import?<dry_run>",
+            "/api/v1/directory/import?dry_run=true",
+            Csv,
+            [401, 403, 403, 200, 403, 403, 200, 403, 200],
+        ),
+        // Sign-in routes: public, and the same answer for everyone.
+        r(
+            "POST",
+            "/connexion/lien",
+            "/connexion/lien",
+            Form("email=quelquun-{caller}%40ailleurs.test"),
+            [303; 9],
+        ),
+        r(
+            "GET",
+            "/connexion/lien/<token>",
+            "/connexion/lien/abc",
+            None,
+            [200; 9],
+        ),
+        r(
+            "POST",
+            "/connexion/lien/<token>",
+            "/connexion/lien/abc",
+            Form(""),
+            [403; 9],
+        ),
+        r(
+            "GET",
+            "/auth/oidc/login?<next>",
+            "/auth/oidc/login",
+            None,
+            [404; 9],
+        ),
+        r(
+            "GET",
+            "/auth/oidc/callback?<code>&<state>&<error>",
+            "/auth/oidc/callback?code=x&state=y",
+            None,
+            [404; 9],
+        ),
+        r(
+            "POST",
+            "/auth/dev",
+            "/auth/dev",
+            Form("email=inconnu%40ailleurs.test"),
+            [422; 9],
+        ),
+        r(
+            "POST",
+            "/__csrf-refuse",
+            "/__csrf-refuse",
+            Form(""),
+            [403; 9],
+        ),
+        r("GET", "/dev/bare", "/dev/bare", None, [404; 9]),
+        // Last: it ends the session.
+        r(
+            "POST",
+            "/auth/deconnexion",
+            "/auth/deconnexion",
+            Form(""),
+            [303; 9],
+        ),
+    ]
+}
+
+async fn id_of(app: &TestApp, email: &str) -> String {
+    let id: uuid::Uuid = reperes::on_db!(app.database(), pool => sqlx::query_scalar("SELECT id FROM users WHERE email = $1").bind(email).fetch_one(pool).await).unwrap();
+    id.to_string()
+}
+
+async fn every_route_for_every_role(app: TestApp) {
+    // Coverage: every mounted route has at least one row.
+    let covered: BTreeSet<(String, String)> = rows()
+        .iter()
+        .map(|r| (r.method.to_string(), r.template.to_string()))
+        .collect();
+    let mut missing = vec![];
+    for route in app.client.rocket().routes() {
+        let key = (route.method.as_str().to_string(), route.uri.to_string());
+        if !covered.contains(&key) {
+            missing.push(format!("{} {}", key.0, key.1));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "routes without a row in the matrix: {missing:?}"
+    );
+
+    // Resources: Camille's open attempt; people in and out of each scope.
+    app.login(CAMILLE).await;
+    for n in 1..=2 {
+        app.get(&format!("/modules/base/lecons/{n}")).await;
+    }
+    let (_, attempt) = app.post_json("/api/v1/modules/base/attempts", "").await;
+    let attempt = attempt["attempt_id"].as_str().unwrap().to_string();
+    app.logout().await;
+    let camille = id_of(&app, CAMILLE).await;
+    let sophie = id_of(&app, SOPHIE).await;
+    let aicha = id_of(&app, AICHA).await;
+    let lea = id_of(&app, "lea.petit@demo.reperes.test").await;
+    let (_, token_read) = reperes::auth::tokens::create(
+        app.database(),
+        "lecture",
+        reperes::auth::tokens::TokenScope::Read,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    let (_, token_rw) = reperes::auth::tokens::create(
+        app.database(),
+        "écriture",
+        reperes::auth::tokens::TokenScope::ReadWrite,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+
+    let mut failures = vec![];
+    for (col, caller) in CALLERS.iter().enumerate() {
+        if let Some(email) = email(caller) {
+            app.login(email).await;
+        }
+        let bearer = match *caller {
+            "token_read" => Some(token_read.clone()),
+            "token_rw" => Some(token_rw.clone()),
+            _ => None,
+        };
+        for row in rows() {
+            let path = row
+                .path
+                .replace("{camille}", &camille)
+                .replace("{sophie}", &sophie)
+                .replace("{aicha}", &aicha)
+                .replace("{lea}", &lea)
+                .replace("{attempt}", &attempt);
+            let mut req = match row.method {
+                "GET" => app.client.get(path.clone()),
+                _ => app.client.post(path.clone()),
+            };
+            if let Some(t) = &bearer {
+                req = req.header(Header::new("Authorization", format!("Bearer {t}")));
+            }
+            req = match &row.body {
+                Body::None => req,
+                Body::Form(f) => req
+                    .header(ContentType::Form)
+                    .body(app.with_csrf(&f.replace("{caller}", caller)).await),
+                Body::Json(j) => req.header(ContentType::JSON).body(*j),
+                Body::Csv => req.header(ContentType::CSV).body(CSV),
+                Body::ImportUpload => {
+                    let csrf = app.csrf().await;
+                    let b = "----matrix";
+                    let body = format!(
+                        "--{b}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.csv\"\r\nContent-Type: text/csv\r\n\r\n{CSV}\r\n--{b}\r\nContent-Disposition: form-data; name=\"dry_run\"\r\n\r\ntrue\r\n--{b}--\r\n"
+                    );
+                    req.header(
+                        ContentType::new("multipart", "form-data").with_params(("boundary", b)),
+                    )
+                    .body(body)
+                }
+            };
+            let got = req.dispatch().await.status().code;
+            if got != row.expected[col] {
+                failures.push(format!(
+                    "{caller}: {} {} → {got}, expected {}",
+                    row.method, row.path, row.expected[col]
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} unexpected statuses:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

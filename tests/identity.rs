@@ -1,0 +1,566 @@
+//! Identity: city sign-in against a real OIDC provider, partner sign-in links through a
+//! real SMTP server, the directory import, API tokens. SQLite and PostgreSQL.
+
+mod common;
+
+use common::external::{mails, oidc_login, oidc_provider, smtp_server, wait_for_mail};
+use common::*;
+use rocket::http::{ContentType, Header, Status};
+use serde_json::json;
+
+const REDIRECT: &str = "http://127.0.0.1:8000/auth/oidc/callback";
+
+on_both!(
+    directory_import_page_and_cli_rules,
+    api_tokens,
+    audit_log_is_append_only,
+);
+
+/// An app configured against `issuer`.
+async fn oidc_app(backend: Backend, issuer: &str) -> Option<TestApp> {
+    let issuer = issuer.to_string();
+    TestApp::with_figment(backend, move |f| {
+        f.merge(("oidc", json!({
+            "issuer": issuer,
+            "client_id": "reperes",
+            "client_secret": "test-secret",
+            "redirect_url": REDIRECT,
+            "roles_claim": "groups",
+            "role_map": { "reperes-rh": "hr", "reperes-admins": "admin", "reperes-agents": "learner" },
+        })))
+    })
+    .await
+}
+
+/// Starts the sign-in at Repères; returns the provider URL it redirects to.
+async fn start_oidc(app: &TestApp) -> String {
+    let (status, location) = app.get_redirect("/auth/oidc/login?next=/progression").await;
+    assert_eq!(status, Status::SeeOther);
+    assert!(
+        location.contains("code_challenge_method=S256") && location.contains("nonce="),
+        "{location}"
+    );
+    location
+}
+
+fn callback_path(url: &str) -> String {
+    url.strip_prefix("http://127.0.0.1:8000")
+        .unwrap_or_else(|| panic!("unexpected redirect {url}"))
+        .to_string()
+}
+
+async fn oidc_end_to_end(backend: Backend) {
+    let provider = oidc_provider(REDIRECT);
+    let Some(app) = oidc_app(backend, &provider.ready).await else {
+        return;
+    };
+
+    let back = oidc_login(&start_oidc(&app).await, "rh", false);
+    let callback = callback_path(&back);
+    let (status, to) = app.get_redirect(&callback).await;
+    assert_eq!((status, to.as_str()), (Status::SeeOther, "/progression"));
+    let (status, page) = app.get("/progression").await;
+    assert_eq!(status, Status::Ok);
+    assert!(
+        page.contains("Thomas Girard"),
+        "the name comes from the claims"
+    );
+    // The groups claim made this person HR.
+    assert_eq!(app.get("/personnes").await.0, Status::Ok);
+    assert_eq!(app.get("/rh/import").await.0, Status::Ok);
+
+    // A replayed callback finds no login state.
+    let (status, page) = app.get(&callback).await;
+    assert_eq!(status, Status::BadRequest);
+    assert!(page.contains("a expiré ou a déjà été utilisée"), "{page}");
+
+    // Signing in again updates the same person, no duplicate.
+    app.logout().await;
+    let back = oidc_login(&start_oidc(&app).await, "rh", false);
+    assert_eq!(
+        app.get_redirect(&callback_path(&back)).await.0,
+        Status::SeeOther
+    );
+    let count: i64 = reperes::on_db!(app.database(), pool => sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE oidc_subject = 'rh-0002'").fetch_one(pool).await).unwrap();
+    assert_eq!(count, 1);
+    let kinds: Vec<String> = reperes::on_db!(app.database(), pool => sqlx::query_scalar("SELECT kind FROM audit_events WHERE actor = 'rh@ville.test' ORDER BY at").fetch_all(pool).await).unwrap();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "sign_in").count(),
+        2,
+        "{kinds:?}"
+    );
+
+    // A learner: no HR pages.
+    app.logout().await;
+    let back = oidc_login(&start_oidc(&app).await, "agent", false);
+    app.get_redirect(&callback_path(&back)).await;
+    assert_eq!(app.get("/personnes").await.0, Status::Forbidden);
+}
+
+#[rocket::async_test]
+async fn oidc_sign_in_end_to_end_sqlite() {
+    oidc_end_to_end(Backend::Sqlite).await;
+}
+
+#[rocket::async_test]
+async fn oidc_sign_in_end_to_end_postgres() {
+    oidc_end_to_end(Backend::Postgres).await;
+}
+
+#[rocket::async_test]
+async fn oidc_failures_give_clear_pages() {
+    let provider = oidc_provider(REDIRECT);
+    let app = oidc_app(Backend::Sqlite, &provider.ready).await.unwrap();
+
+    // Denied consent.
+    let back = oidc_login(&start_oidc(&app).await, "agent", true);
+    assert!(back.contains("error=access_denied"));
+    let (status, page) = app.get(&callback_path(&back)).await;
+    assert_eq!(status, Status::Forbidden);
+    assert!(page.contains("La connexion a été refusée"), "{page}");
+
+    // Another state than the one sent.
+    let back = oidc_login(&start_oidc(&app).await, "agent", false);
+    let forged = callback_path(&back).replace("state=", "state=x");
+    let (status, page) = app.get(&forged).await;
+    assert_eq!(status, Status::BadRequest);
+    assert!(page.contains("ne correspond pas à votre demande"), "{page}");
+
+    // A code issued to another application (another audience).
+    let url = start_oidc(&app)
+        .await
+        .replace("client_id=reperes", "client_id=autre-appli");
+    let back = oidc_login(&url, "agent", false);
+    let (status, page) = app.get(&callback_path(&back)).await;
+    assert_eq!(status, Status::Forbidden);
+    assert!(page.contains("destiné à une autre application"), "{page}");
+
+    // An expired login state (started 11 minutes ago).
+    let url = start_oidc(&app).await;
+    let state = url
+        .split("state=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+    let old = json!({ "state": state, "nonce": "n", "verifier": "v", "next": "/modules",
+                      "started": chrono::Utc::now().timestamp() - 11 * 60 });
+    let res = app
+        .client
+        .get(format!("/auth/oidc/callback?code=abc&state={state}"))
+        .private_cookie(
+            rocket::http::Cookie::build(("reperes_oidc", old.to_string())).path("/auth/oidc"),
+        )
+        .dispatch()
+        .await;
+    assert_eq!(res.status(), Status::BadRequest);
+    assert!(res.into_string().await.unwrap().contains("a expiré"));
+
+    let failures: i64 = reperes::on_db!(app.database(), pool => sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE kind = 'sign_in_failed'").fetch_one(pool).await).unwrap();
+    assert!(failures >= 4, "{failures} failed sign-ins logged");
+
+    // The provider down.
+    drop(provider);
+    let down = oidc_app(Backend::Sqlite, "http://127.0.0.1:9")
+        .await
+        .unwrap();
+    let (status, page) = down.get("/auth/oidc/login").await;
+    assert_eq!(status, Status::ServiceUnavailable);
+    assert!(page.contains("ne répond pas"), "{page}");
+}
+
+#[rocket::async_test]
+async fn magic_link_sign_in_with_real_smtp_sqlite() {
+    magic_link(Backend::Sqlite).await;
+}
+
+#[rocket::async_test]
+async fn magic_link_sign_in_with_real_smtp_postgres() {
+    magic_link(Backend::Postgres).await;
+}
+
+fn link_in(mail: &str) -> String {
+    let start = mail.find("/connexion/lien/").expect("a link in the mail");
+    mail[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect()
+}
+
+async fn magic_link(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("mail");
+    let smtp = smtp_server(&maildir);
+    let port: u16 = smtp.ready.parse().unwrap();
+    let Some(app) = TestApp::with_figment(backend, move |f| {
+        f.merge(("smtp_host", "127.0.0.1"))
+            .merge(("smtp_port", port))
+            .merge(("public_url", "http://127.0.0.1:8000"))
+    })
+    .await
+    else {
+        return;
+    };
+
+    // A partner's address: a mail with a one-time link.
+    let (status, to, _) = app
+        .post_form("/connexion/lien", "email=aicha.diallo%40demo.reperes.test")
+        .await;
+    assert_eq!(
+        (status, to.as_str()),
+        (Status::SeeOther, "/connexion?envoye=true")
+    );
+    let mail = wait_for_mail(&maildir, 1);
+    assert!(mail.contains("aicha.diallo@demo.reperes.test"));
+    assert!(mail.contains("Aïcha Diallo"), "{mail}");
+    let link = link_in(&mail);
+    assert_eq!(link.len(), "/connexion/lien/".len() + 64);
+
+    // Opening the link shows a confirmation; only its button signs in.
+    let (status, page) = app.get(&link).await;
+    assert_eq!(status, Status::Ok);
+    assert!(page.contains("Me connecter"));
+    assert_eq!(app.get("/modules").await.0, Status::Unauthorized);
+    let (status, to, _) = app.post_form(&link, "").await;
+    assert_eq!((status, to.as_str()), (Status::SeeOther, "/modules"));
+    let (status, page) = app.get("/modules").await;
+    assert_eq!(status, Status::Ok);
+    assert!(page.contains("Aïcha Diallo"));
+
+    // Single use.
+    app.logout().await;
+    let (status, _, page) = app.post_form(&link, "").await;
+    assert_eq!(status, Status::Forbidden);
+    assert!(page.contains("déjà servi"), "{page}");
+
+    // Unknown address and a city agent: the same answer, no mail.
+    for email in [
+        "personne%40nulle-part.test",
+        "camille.martin%40demo.reperes.test",
+    ] {
+        let (status, to, _) = app
+            .post_form("/connexion/lien", &format!("email={email}"))
+            .await;
+        assert_eq!(
+            (status, to.as_str()),
+            (Status::SeeOther, "/connexion?envoye=true")
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        mails(&maildir).len(),
+        1,
+        "no mail for unknown or city addresses"
+    );
+
+    // Expiry: a link older than 15 minutes is refused.
+    app.post_form("/connexion/lien", "email=lea.petit%40demo.reperes.test")
+        .await;
+    let link = link_in(&wait_for_mail(&maildir, 2));
+    let past = chrono::Utc::now() - chrono::Duration::minutes(1);
+    reperes::on_db!(app.database(), pool => sqlx::query("UPDATE login_links SET expires_at = $1 WHERE used_at IS NULL").bind(past).execute(pool).await.map(|_| ())).unwrap();
+    let (status, _, page) = app.post_form(&link, "").await;
+    assert_eq!(status, Status::Forbidden);
+    assert!(page.contains("expiré"), "{page}");
+
+    // Rate limit per address: the fourth request within 15 minutes is refused.
+    let mut last = Status::Ok;
+    for _ in 0..4 {
+        last = app
+            .post_form("/connexion/lien", "email=malik.haddad%40demo.reperes.test")
+            .await
+            .0;
+    }
+    assert_eq!(last, Status::TooManyRequests);
+}
+
+const HEADER: &str =
+    "matricule;courriel;nom;prenom;service;publics;fonction;date_entree;sexe;categorie";
+
+fn multipart(csrf: &str, csv: &str, dry_run: bool) -> (ContentType, String) {
+    let b = "----reperesboundary";
+    let mut body =
+        format!("--{b}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n");
+    body.push_str(&format!("--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"export.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n"));
+    if dry_run {
+        body.push_str(&format!(
+            "--{b}\r\nContent-Disposition: form-data; name=\"dry_run\"\r\n\r\ntrue\r\n"
+        ));
+    }
+    body.push_str(&format!("--{b}--\r\n"));
+    (
+        ContentType::new("multipart", "form-data").with_params(("boundary", b)),
+        body,
+    )
+}
+
+async fn upload(app: &TestApp, csv: &str, dry_run: bool) -> (Status, String) {
+    let csrf = app.csrf().await;
+    let (ct, body) = multipart(&csrf, csv, dry_run);
+    let res = app
+        .client
+        .post("/rh/import")
+        .header(ct)
+        .body(body)
+        .dispatch()
+        .await;
+    let status = res.status();
+    (status, res.into_string().await.unwrap_or_default())
+}
+
+async fn count_directory(app: &TestApp) -> (i64, i64) {
+    reperes::on_db!(app.database(), pool => {
+        let active: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE source = 'directory' AND active").fetch_one(pool).await.unwrap();
+        let all: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE source = 'directory'").fetch_one(pool).await.unwrap();
+        (active, all)
+    })
+}
+
+async fn directory_import_page_and_cli_rules(app: TestApp) {
+    app.login(KARIM).await;
+    let csv = format!(
+        "{HEADER}\nA100;nadia.bouzid@ville.test;Bouzid;Nadia;Ville de Nancy/Direction de la citoyenneté/Accueil et état civil;accueil tous;Agente d'accueil;2019-03-01;F;C\n\
+         A101;thomas.girard@ville.test;Girard;Thomas;Ville de Nancy/Direction des ressources humaines;rh;Gestionnaire;01/09/2020;M;B\n\
+         A102;camille.martin@demo.reperes.test;Martin;Camille;Ville de Nancy/Direction de la citoyenneté/Accueil et état civil;accueil;;2018-01-15;;\n"
+    );
+    // Dry run: reports, writes nothing.
+    let (status, page) = upload(&app, &csv, true).await;
+    assert_eq!(status, Status::Ok, "{page}");
+    assert!(page.contains("Essai à blanc"), "{page}");
+    assert!(page.contains("2 personne(s) à créer"), "{page}");
+    assert!(
+        page.contains("1 personne(s) à modifier"),
+        "an existing demo person is matched by e-mail: {page}"
+    );
+    assert_eq!(count_directory(&app).await, (0, 0));
+
+    // Real import, then the same file again: nothing changes (idempotent).
+    let (status, page) = upload(&app, &csv, false).await;
+    assert_eq!(status, Status::Ok);
+    assert!(page.contains("Import enregistré"));
+    assert_eq!(count_directory(&app).await, (3, 3));
+    let (_, page) = upload(&app, &csv, false).await;
+    assert!(page.contains("3 personne(s) inchangée(s)"), "{page}");
+
+    // A bad file: every bad line reported, nothing imported.
+    let bad = format!("{HEADER}\nA200;new@ville.test;New;Person;Ville de Nancy/CCAS;tous;;2021-01-01;;\nA201;pas-une-adresse;X;Y;Ville de Nancy/CCAS;pompiers;;2021-13-01;;\n");
+    let (status, page) = upload(&app, &bad, false).await;
+    assert_eq!(status, Status::UnprocessableEntity);
+    assert!(page.contains("line 3: invalid e-mail address"), "{page}");
+    assert!(page.contains("line 3: unknown audience"), "{page}");
+    assert_eq!(count_directory(&app).await, (3, 3));
+
+    // Someone leaves: deactivated, not deleted; their sign-in stops working.
+    let without_thomas: String = csv
+        .lines()
+        .filter(|l| !l.starts_with("A101"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (_, page) = upload(&app, &without_thomas, false).await;
+    assert!(page.contains("1 personne(s) désactivée(s)"), "{page}");
+    assert_eq!(count_directory(&app).await, (2, 3));
+
+    // The new people are in the org tree: the manager of the citizenship direction sees
+    // Nadia, not Thomas.
+    app.logout().await;
+    app.login("jean-pierre.muller@demo.reperes.test").await;
+    let (_, page) = app.get("/personnes").await;
+    assert!(
+        page.contains("Nadia Bouzid") && page.contains("Camille Martin"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("Thomas Girard") && !page.contains("Sophie Nguyen"),
+        "{page}"
+    );
+
+    let events: i64 = reperes::on_db!(app.database(), pool => sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE kind = 'import'").fetch_one(pool).await).unwrap();
+    assert_eq!(events, 3, "one audit event per real import");
+}
+
+#[test]
+fn people_import_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("cli.db").display());
+    let file = dir.path().join("export.csv");
+    std::fs::write(
+        &file,
+        format!("{HEADER}\nA1;a@ville.test;Arnaud;Alix;Ville/Service;tous;;2020-01-01;;\n"),
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_reperes");
+    let run = |args: &[&str]| {
+        std::process::Command::new(bin)
+            .args(args)
+            .env("REPERES_DATABASE_URL", &db)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["people", "import", file.to_str().unwrap(), "--dry-run"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("dry run, nothing written. 1 rows: 1 to create"));
+    let out = run(&["people", "import", file.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 to create"));
+    let out = run(&["people", "import", file.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("0 to create, 0 to change, 0 to deactivate, 1 unchanged"));
+    std::fs::write(
+        &file,
+        format!("{HEADER}\nA1;bad;Arnaud;Alix;Ville/Service;tous;;2020-01-01;;\n"),
+    )
+    .unwrap();
+    let out = run(&["people", "import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("line 2: invalid e-mail address"));
+    let out = run(&[
+        "tokens",
+        "create",
+        "--name",
+        "outil de pilotage",
+        "--scope",
+        "read",
+    ]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .starts_with("rpr_"));
+}
+
+async fn api_tokens(app: TestApp) {
+    app.login(ADMIN).await;
+    let (status, _, page) = app
+        .post_form("/admin/jetons", "name=Pilotage+RH&scope=read")
+        .await;
+    assert_eq!(status, Status::Ok);
+    let start = page.find("rpr_").expect("the token is shown once");
+    let token: String = page[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let (_, _, page) = app
+        .post_form("/admin/jetons", "name=Import+SIRH&scope=read_write")
+        .await;
+    let start = page.find("rpr_").unwrap();
+    let rw: String = page[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    app.logout().await;
+
+    let bearer = |t: &str| Header::new("Authorization", format!("Bearer {t}"));
+    let res = app
+        .client
+        .get("/api/v1/people")
+        .header(bearer(&token))
+        .dispatch()
+        .await;
+    let (status, body) = json_of(res).await;
+    assert_eq!(status, Status::Ok);
+    assert!(body["people"].as_array().unwrap().len() >= 9);
+    // A token is not a person.
+    let res = app
+        .client
+        .get("/api/v1/me/progress")
+        .header(bearer(&token))
+        .dispatch()
+        .await;
+    assert_eq!(res.status(), Status::Forbidden);
+    // Read-only cannot import; read-write can.
+    let csv = format!("{HEADER}\nT1;t@ville.test;T;T;Ville/Service;tous;;2020-01-01;;\n");
+    let res = app
+        .client
+        .post("/api/v1/directory/import?dry_run=true")
+        .header(bearer(&token))
+        .header(ContentType::CSV)
+        .body(csv.clone())
+        .dispatch()
+        .await;
+    assert_eq!(res.status(), Status::Forbidden);
+    let res = app
+        .client
+        .post("/api/v1/directory/import?dry_run=true")
+        .header(bearer(&rw))
+        .header(ContentType::CSV)
+        .body(csv)
+        .dispatch()
+        .await;
+    let (status, body) = json_of(res).await;
+    assert_eq!(status, Status::Ok);
+    assert_eq!(body["report"]["created"], 1);
+    assert_eq!(body["report"]["dry_run"], true);
+    // Unknown token.
+    let res = app
+        .client
+        .get("/api/v1/people")
+        .header(bearer("rpr_0000"))
+        .dispatch()
+        .await;
+    assert_eq!(res.status(), Status::Unauthorized);
+    // Stored hashed only.
+    let stored: Vec<String> = reperes::on_db!(app.database(), pool => sqlx::query_scalar("SELECT token_hash FROM api_tokens").fetch_all(pool).await).unwrap();
+    assert!(stored
+        .iter()
+        .all(|h| h.len() == 64 && !h.starts_with("rpr_")));
+
+    // Revocation.
+    app.login(ADMIN).await;
+    let id: uuid::Uuid = reperes::on_db!(app.database(), pool => sqlx::query_scalar("SELECT id FROM api_tokens WHERE name = 'Pilotage RH'").fetch_one(pool).await).unwrap();
+    let (status, _, _) = app
+        .post_form(&format!("/admin/jetons/{id}/revoquer"), "")
+        .await;
+    assert_eq!(status, Status::SeeOther);
+    app.logout().await;
+    let res = app
+        .client
+        .get("/api/v1/people")
+        .header(bearer(&token))
+        .dispatch()
+        .await;
+    assert_eq!(res.status(), Status::Unauthorized);
+    let kinds: Vec<String> = reperes::on_db!(app.database(), pool => sqlx::query_scalar("SELECT kind FROM audit_events WHERE kind LIKE 'token_%' ORDER BY at").fetch_all(pool).await).unwrap();
+    assert_eq!(kinds, ["token_created", "token_created", "token_revoked"]);
+}
+
+async fn audit_log_is_append_only(app: TestApp) {
+    app.login(CAMILLE).await;
+    app.logout().await;
+    let (status, body) = app
+        .post_form("/auth/dev", "email=personne%40example.org")
+        .await
+        .into_status_body();
+    assert_eq!(status, Status::UnprocessableEntity, "{body}");
+    app.login(ADMIN).await;
+    let (status, page) = app.get("/admin/journal").await;
+    assert_eq!(status, Status::Ok);
+    for label in ["Connexion", "Déconnexion", "Échec de connexion"] {
+        assert!(page.contains(label), "{label} in the log page");
+    }
+    let update = reperes::on_db!(app.database(), pool => sqlx::query("UPDATE audit_events SET actor = 'x'").execute(pool).await.map(|_| ()));
+    assert!(update.is_err(), "the database refuses to change the log");
+    let delete = reperes::on_db!(app.database(), pool => sqlx::query("DELETE FROM audit_events").execute(pool).await.map(|_| ()));
+    assert!(
+        delete.is_err(),
+        "the database refuses to delete from the log"
+    );
+    // Not visible to others.
+    app.logout().await;
+    app.login(KARIM).await;
+    assert_eq!(app.get("/admin/journal").await.0, Status::Forbidden);
+}
+
+trait StatusBody {
+    fn into_status_body(self) -> (Status, String);
+}
+
+impl StatusBody for (Status, String, String) {
+    fn into_status_body(self) -> (Status, String) {
+        (self.0, self.2)
+    }
+}

@@ -25,6 +25,12 @@ pub struct Config {
     pub mail_from: String,
     /// City sign-in; absent: the sign-in page offers only the partner e-mail link.
     pub oidc: Option<OidcConfig>,
+    /// Ed25519 seed (base64 of 32 bytes) that signs certificates. Required in release;
+    /// in debug builds a key is generated once into `certificate_key_file`.
+    pub certificate_key: Option<String>,
+    pub certificate_key_file: PathBuf,
+    pub issuer_city: String,
+    pub issuer_service: String,
 }
 
 /// The city's identity provider (`[default.oidc]` in Rocket.toml, `REPERES_OIDC__*`).
@@ -61,6 +67,10 @@ impl Default for Config {
             smtp_port: 25,
             mail_from: "Repères <ne-pas-repondre@reperes.invalid>".into(),
             oidc: None,
+            certificate_key: None,
+            certificate_key_file: "data/certificate-key".into(),
+            issuer_city: "Ville de Nancy".into(),
+            issuer_service: "Mission lutte contre les discriminations".into(),
         }
     }
 }

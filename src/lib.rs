@@ -6,6 +6,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod certificates;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -37,6 +38,37 @@ pub enum StartError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("seeding the demo data failed: {0}")]
     Seed(String),
+}
+
+/// The certificate signing key: from the settings, or (debug builds only) generated once
+/// and kept in `certificate_key_file`.
+fn signing_key(config: &Config) -> Result<certificates::Signer25519, StartError> {
+    if let Some(seed) = &config.certificate_key {
+        return certificates::Signer25519::from_base64(seed).map_err(StartError::Settings);
+    }
+    if !cfg!(debug_assertions) && !config.demo {
+        return Err(StartError::Settings(
+            "missing setting `certificate_key` (REPERES_CERTIFICATE_KEY): the base64 of a 32-byte \
+             Ed25519 seed that signs certificates, e.g. `openssl rand -base64 32`; every instance needs the same"
+                .into(),
+        ));
+    }
+    let path = &config.certificate_key_file;
+    if let Ok(seed) = std::fs::read_to_string(path) {
+        return certificates::Signer25519::from_base64(&seed)
+            .map_err(|e| StartError::Settings(format!("{}: {e}", path.display())));
+    }
+    let (signer, seed) = certificates::Signer25519::generate();
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    std::fs::write(path, seed)
+        .map_err(|e| StartError::Settings(format!("cannot write {}: {e}", path.display())))?;
+    eprintln!(
+        "development certificate key generated in {}",
+        path.display()
+    );
+    Ok(signer)
 }
 
 /// Hides the password of a database URL, for messages and logs.
@@ -81,13 +113,21 @@ pub async fn build(figment: Figment) -> Result<Rocket<Build>, StartError> {
             .await
             .map_err(|e| StartError::Seed(e.to_string()))?;
     }
+    let certifier = certificates::Certifier {
+        signer: signing_key(&config)?,
+        issuer_city: config.issuer_city.clone(),
+        issuer_service: config.issuer_service.clone(),
+        public_url: config.public_url.clone(),
+    };
     let oidc = match config.oidc.clone() {
         Some(c) => {
             Some(auth::oidc::Oidc::new(c).map_err(|e| StartError::Settings(format!("oidc: {e}")))?)
         }
         None => None,
     };
-    Ok(web::assemble(figment, config, catalog, views, db, oidc))
+    Ok(web::assemble(
+        figment, config, catalog, views, db, oidc, certifier,
+    ))
 }
 
 #[cfg(test)]

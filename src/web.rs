@@ -22,6 +22,7 @@ pub(crate) fn assemble(
     views: Views,
     db: Db,
     oidc: Option<auth::oidc::Oidc>,
+    certifier: crate::certificates::Certifier,
 ) -> Rocket<Build> {
     let static_dir = config.static_dir.clone();
     let rocket = rocket::custom(figment);
@@ -36,6 +37,8 @@ pub(crate) fn assemble(
         .manage(auth::UserCache::new(std::time::Duration::from_secs(10)))
         .manage(auth::ratelimit::RateLimiter::default())
         .manage(oidc)
+        .manage(certifier)
+        .manage(crate::certificates::export::Exports::default())
         .mount("/", learning::routes::routes())
         .mount("/", auth::routes::routes())
         .mount("/", auth::routes::token_routes())
@@ -44,6 +47,8 @@ pub(crate) fn assemble(
         .mount("/", audit::routes::routes())
         .mount("/", people::routes::routes())
         .mount("/api/v1", people::routes::api_routes())
+        .mount("/", crate::certificates::routes::routes())
+        .mount("/api/v1", crate::certificates::routes::api_routes())
         .mount("/api/v1", api::v1_routes())
         .mount("/static", FileServer::from(static_dir).rank(20))
         .register("/", catchers())

@@ -396,6 +396,72 @@ fn rows() -> Vec<Row> {
             [403; 9],
         ),
         r("GET", "/dev/bare", "/dev/bare", None, [404; 9]),
+        // Certificates (unknown numbers and jobs here; owners, managers and HR are covered in
+        // tests/certificates.rs).
+        r("GET", "/verify?<numero>", "/verify", None, [200; 9]),
+        r(
+            "GET",
+            "/verify/<number>",
+            "/verify/RPR-0000-0000-0000-0000",
+            None,
+            [404; 9],
+        ),
+        r(
+            "GET",
+            "/api/v1/certificates/<number>",
+            "/api/v1/certificates/RPR-0000-0000-0000-0000",
+            None,
+            [404; 9],
+        ),
+        r(
+            "GET",
+            "/certificats/<number>/pdf",
+            "/certificats/RPR-0000-0000-0000-0000/pdf",
+            None,
+            [401, 404, 404, 404, 404, 404, 404, 403, 403],
+        ),
+        r(
+            "POST",
+            "/certificats/<number>/revoquer",
+            "/certificats/RPR-0000-0000-0000-0000/revoquer",
+            Form("reason=motif+de+test"),
+            [401, 403, 403, 404, 403, 403, 404, 403, 403],
+        ),
+        r(
+            "GET",
+            "/rh/certificats",
+            "/rh/certificats",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "POST",
+            "/rh/certificats/export",
+            "/rh/certificats/export",
+            Form("unit=&from=2026-01-01&to=2026-12-31"),
+            [401, 403, 403, 303, 403, 403, 303, 403, 403],
+        ),
+        r(
+            "GET",
+            "/rh/certificats/export/<id>",
+            "/rh/certificats/export/00000000-0000-0000-0000-000000000000",
+            None,
+            [401, 403, 403, 404, 403, 403, 404, 403, 403],
+        ),
+        r(
+            "GET",
+            "/rh/certificats/export/<id>/etat",
+            "/rh/certificats/export/00000000-0000-0000-0000-000000000000/etat",
+            None,
+            [401, 403, 403, 404, 403, 403, 404, 403, 403],
+        ),
+        r(
+            "GET",
+            "/rh/certificats/export/<id>/zip",
+            "/rh/certificats/export/00000000-0000-0000-0000-000000000000/zip",
+            None,
+            [401, 403, 403, 404, 403, 403, 404, 403, 403],
+        ),
         // Last: it ends the session.
         r(
             "POST",

@@ -118,6 +118,17 @@ pub fn document() -> Value {
                 "requestBody": { "required": true, "content": { "text/csv": { "schema": { "type": "string" } } } },
                 "responses": with_errors(json!({ "200": { "description": "Rapport d'import" } }), &[("403", "Jeton en lecture seule, ou rôle autre que RH / administrateur"), ("422", "Lignes invalides, rien n'est importé")])
             }},
+            "/certificates/{number}": { "get": {
+                "summary": "Vérification publique d'une attestation (sans compte)",
+                "description": "État (valid, expired, revoked, superseded, invalid), module, dates et nom du titulaire ; rien d'autre sur la personne. Limité à 60 vérifications par minute et par poste.",
+                "security": [],
+                "parameters": [param("number", "Numéro d'attestation (RPR-XXXX-XXXX-XXXX-XXXX ; casse, espaces, I/L/O tolérés)", None)],
+                "responses": {
+                    "200": { "description": "Résultat de la vérification" },
+                    "404": { "$ref": "#/components/responses/NotFound" },
+                    "429": { "description": "Trop de vérifications", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+                }
+            }},
             "/me/progress": { "get": {
                 "summary": "Ma progression : statut par module, historique des validations et des tentatives",
                 "responses": with_errors(json!({ "200": ok("Progress", "Progression") }), &[])

@@ -19,6 +19,7 @@ pub enum Kind {
     Import,
     TokenCreated,
     TokenRevoked,
+    CertificateRevoked,
 }
 
 impl Kind {
@@ -32,6 +33,7 @@ impl Kind {
             Kind::Import => "import",
             Kind::TokenCreated => "token_created",
             Kind::TokenRevoked => "token_revoked",
+            Kind::CertificateRevoked => "certificate_revoked",
         }
     }
 
@@ -45,6 +47,7 @@ impl Kind {
             "import" => "Import de l'annuaire",
             "token_created" => "Jeton d'API créé",
             "token_revoked" => "Jeton d'API révoqué",
+            "certificate_revoked" => "Attestation révoquée",
             _ => "Autre",
         }
     }

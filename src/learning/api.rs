@@ -108,6 +108,7 @@ struct Submission {
 async fn submit_attempt(
     db: &State<Db>,
     catalog: &State<Catalog>,
+    certifier: &State<crate::certificates::Certifier>,
     user: CurrentUser,
     id: &str,
     body: std::result::Result<Json<Submission>, rocket::serde::json::Error<'_>>,
@@ -119,7 +120,15 @@ async fn submit_attempt(
             "JSON invalide : {e}. Attendu : {{\"answers\": {{\"<question>\": [\"<option>\", …]}}}}"
         )),
     })?;
-    let attempt = flow::submit(db, &user.0, id, body.into_inner().answers).await?;
+    let attempt = flow::submit(
+        db,
+        catalog,
+        certifier,
+        &user.0,
+        id,
+        body.into_inner().answers,
+    )
+    .await?;
     let title = flow::title_of(catalog, &attempt.module_slug);
     let result = flow::result_view(&attempt, &title)?
         .ok_or_else(|| Error::Internal("submitted attempt without result".into()))?;
@@ -127,6 +136,14 @@ async fn submit_attempt(
 }
 
 #[get("/me/progress")]
-async fn my_progress(db: &State<Db>, catalog: &State<Catalog>, user: CurrentUser) -> Result<Value> {
-    Ok(json!(flow::progress(db, catalog, &user.0).await?))
+async fn my_progress(
+    db: &State<Db>,
+    catalog: &State<Catalog>,
+    certifier: &State<crate::certificates::Certifier>,
+    user: CurrentUser,
+) -> Result<Value> {
+    let mut value = json!(flow::progress(db, catalog, &user.0).await?);
+    value["certificates"] =
+        json!(crate::certificates::store::entries(db, certifier, user.0.id).await?);
+    Ok(value)
 }

@@ -12,6 +12,7 @@ use super::{
     attempts_left, draw_questions, grade, may_start, status, valid_until, Answers, Status,
 };
 use crate::catalog::{Catalog, Grade, Kind, Lesson, Module};
+use crate::certificates::Certifier;
 use crate::db::{self, Db};
 use crate::error::{Error, Result};
 use crate::people::User;
@@ -258,7 +259,14 @@ pub async fn attempt_of(db: &Db, user: &User, id: Uuid) -> Result<AttemptRow> {
 
 /// Grades and records a submission. Submitting an attempt already submitted returns the
 /// recorded result unchanged, whatever was sent the second time.
-pub async fn submit(db: &Db, user: &User, id: Uuid, answers: Answers) -> Result<AttemptRow> {
+pub async fn submit(
+    db: &Db,
+    catalog: &Catalog,
+    certifier: &Certifier,
+    user: &User,
+    id: Uuid,
+    answers: Answers,
+) -> Result<AttemptRow> {
     let attempt = attempt_of(db, user, id).await?;
     if attempt.submitted_at.is_some() {
         return Ok(attempt);
@@ -266,7 +274,22 @@ pub async fn submit(db: &Db, user: &User, id: Uuid, answers: Answers) -> Result<
     let questions = attempt.questions()?;
     let pass_mark = u8::try_from(attempt.pass_mark).unwrap_or(100);
     let grading = grade(&questions, &answers, pass_mark).map_err(|e| Error::Unprocessable(e.0))?;
-    store::record_submission(db, &attempt, &answers, &grading, db::now()).await?;
+    let now = db::now();
+    let certificate = grading.passed.then(|| {
+        let module = catalog.get(&attempt.module_slug);
+        certifier.draft(
+            &user.display_name,
+            &attempt.module_slug,
+            &module
+                .map(|m| m.title.clone())
+                .unwrap_or_else(|| attempt.module_slug.clone()),
+            &attempt.module_version,
+            grading.score,
+            now,
+            module.map(|m| m.validity_months).unwrap_or(12),
+        )
+    });
+    store::record_submission(db, &attempt, &answers, &grading, certificate.as_ref(), now).await?;
     // Whether this request or a simultaneous one won, the stored row is the result.
     attempt_of(db, user, id).await
 }

@@ -164,6 +164,8 @@ async fn quiz_page(
 #[post("/tentatives/<id>", data = "<body>")]
 async fn submit_quiz(
     db: &State<Db>,
+    catalog: &State<Catalog>,
+    certifier: &State<crate::certificates::Certifier>,
     user: CurrentUser,
     id: &str,
     body: std::result::Result<Capped<String>, std::io::Error>,
@@ -178,7 +180,7 @@ async fn submit_quiz(
     }
     let answers =
         super::parse_quiz_form(crate::auth::csrf::strip_field(&body)).map_err(Error::BadRequest)?;
-    let attempt = flow::submit(db, &user.0, id, answers).await?;
+    let attempt = flow::submit(db, catalog, certifier, &user.0, id, answers).await?;
     Ok(Redirect::to(format!("/tentatives/{}/resultat", attempt.id)))
 }
 
@@ -210,13 +212,15 @@ async fn result_page(
 async fn progress_page(
     db: &State<Db>,
     catalog: &State<Catalog>,
+    certifier: &State<crate::certificates::Certifier>,
     user: CurrentUser,
 ) -> Result<Page> {
     let progress = flow::progress(db, catalog, &user.0).await?;
+    let certificates = crate::certificates::store::entries(db, certifier, user.0.id).await?;
     Ok(Page::new(
         "learning/progress",
         "Ma progression",
         Some(&user.0),
-        json!({ "module_count": progress.modules.len(), "progress": progress }),
+        json!({ "module_count": progress.modules.len(), "progress": progress, "certificates": certificates }),
     ))
 }

@@ -255,11 +255,15 @@ pub async fn create_attempt(db: &Db, new: NewAttempt<'_>) -> Result<CreateOutcom
 
 /// Records a graded submission and, when passed, the completion, in one transaction.
 /// Returns `false` when the attempt had already been submitted: the earlier result stands.
+/// When passed, the completion's certificate (`certificate`, frozen and signed beforehand)
+/// is written in the same transaction: no completion without its certificate, no
+/// certificate without its completion.
 pub async fn record_submission(
     db: &Db,
     attempt: &AttemptRow,
     answers: &Answers,
     grading: &Grading,
+    certificate: Option<&crate::certificates::store::Draft>,
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let answers = serde_json::to_string(answers)
@@ -276,12 +280,17 @@ pub async fn record_submission(
             return Ok(false);
         }
         if grading.passed {
+            let completion = Uuid::new_v4();
+            let conn = tx.conn();
             sqlx::query(
                 "INSERT INTO completions (id, user_id, module_slug, module_version, attempt_id, score, completed_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            ).bind(Uuid::new_v4()).bind(attempt.user_id).bind(&attempt.module_slug)
+            ).bind(completion).bind(attempt.user_id).bind(&attempt.module_slug)
                 .bind(&attempt.module_version).bind(attempt.id).bind(i64::from(grading.score)).bind(now)
-                .execute(tx.conn()).await?;
+                .execute(&mut *conn).await?;
+            if let Some(draft) = certificate {
+                crate::certificates::store::insert_certificate!(conn, draft, attempt.user_id, completion, now);
+            }
         }
         tx.commit().await?;
         Ok(true)

@@ -110,6 +110,7 @@ async fn visible_person(db: &Db, viewer: &User, id: &str) -> Result<store::Perso
 async fn person_page(
     db: &State<Db>,
     catalog: &State<Catalog>,
+    certifier: &State<crate::certificates::Certifier>,
     me: CurrentUser,
     id: &str,
 ) -> Result<Page> {
@@ -136,6 +137,8 @@ async fn person_page(
             "role_label": user.role.label(),
             "progress": progress,
             "can_set_role": me.0.role == Role::Admin,
+            "can_revoke": matches!(me.0.role, Role::Hr | Role::Admin),
+            "certificates": crate::certificates::store::entries(db, certifier, user.id).await?,
             "roles": roles,
         }),
     ))

@@ -113,6 +113,10 @@ pub fn figment(db_url: &str, courses: &str) -> Figment {
         .merge(("demo", true))
         .merge(("secret_key", "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk="))
         .merge(("log_level", "off"))
+        .merge((
+            "certificate_key",
+            "Jw3Yv9m9p5dnKf0Yt5b7sUo3wR3gkX0z5h2c1a9bQ8E=",
+        ))
 }
 
 /// A running test instance with a cookie-keeping client.

@@ -1,0 +1,21 @@
+-- Certificates, issued in the same transaction as their completion. The payload (the data
+-- frozen at issue) and its Ed25519 signature never change; revocation and succession are
+-- recorded beside them.
+CREATE TABLE certificates (
+    id                 UUID PRIMARY KEY,
+    number             TEXT NOT NULL UNIQUE,
+    user_id            UUID NOT NULL REFERENCES users(id),
+    completion_id      UUID NOT NULL UNIQUE REFERENCES completions(id),
+    module_slug        TEXT NOT NULL,
+    payload            TEXT NOT NULL,
+    signature          TEXT NOT NULL,
+    key_id             TEXT NOT NULL,
+    issued_at          TIMESTAMPTZ NOT NULL,
+    superseded_by      UUID REFERENCES certificates(id),
+    superseded_at      TIMESTAMPTZ,
+    revoked_at         TIMESTAMPTZ,
+    revoked_by         UUID REFERENCES users(id),
+    revocation_reason  TEXT
+);
+CREATE INDEX certificates_by_user_module ON certificates (user_id, module_slug, issued_at);
+CREATE INDEX certificates_by_issue ON certificates (issued_at);

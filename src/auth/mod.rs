@@ -110,22 +110,17 @@ impl<'r> FromRequest<'r> for CurrentUser {
     type Error = Error;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Error> {
-        if let Some(bearer) = bearer(req) {
+        match bearer_token(req).await {
             // A machine token is not a person: person endpoints refuse it explicitly.
-            let Some(db) = req.rocket().state::<Db>() else {
+            Some(Outcome::Success(_)) => {
                 return Outcome::Error((
-                    Status::InternalServerError,
-                    Error::Internal("no database".into()),
-                ));
-            };
-            return match tokens::verify(db, bearer).await {
-                Ok(Some(_)) => Outcome::Error((
                     Status::Forbidden,
                     Error::ForbiddenWith("Un jeton d'API ne représente pas une personne : cette ressource demande une session.".into()),
-                )),
-                Ok(None) => Outcome::Error((Status::Unauthorized, Error::Unauthorized)),
-                Err(e) => Outcome::Error((Status::ServiceUnavailable, e)),
-            };
+                ))
+            }
+            Some(Outcome::Error(e)) => return Outcome::Error(e),
+            Some(Outcome::Forward(f)) => return Outcome::Forward(f),
+            None => {}
         }
         let Some(id) = session_user(req.cookies()) else {
             return Outcome::Error((Status::Unauthorized, Error::Unauthorized));
@@ -154,6 +149,23 @@ impl<'r> FromRequest<'r> for CurrentUser {
             }
         }
     }
+}
+
+/// The API token of an `Authorization: Bearer …` header: `None` without such a header,
+/// else the valid token or a 401.
+async fn bearer_token(req: &Request<'_>) -> Option<Outcome<ApiToken, Error>> {
+    let token = bearer(req)?;
+    let Some(db) = req.rocket().state::<Db>() else {
+        return Some(Outcome::Error((
+            Status::InternalServerError,
+            Error::Internal("no database".into()),
+        )));
+    };
+    Some(match tokens::verify(db, token).await {
+        Ok(Some(t)) => Outcome::Success(t),
+        Ok(None) => Outcome::Error((Status::Unauthorized, Error::Unauthorized)),
+        Err(e) => Outcome::Error((Status::ServiceUnavailable, e)),
+    })
 }
 
 /// The token of an `Authorization: Bearer …` header, if any.
@@ -210,18 +222,8 @@ impl<'r> FromRequest<'r> for ApiCaller {
     type Error = Error;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Error> {
-        if let Some(bearer) = bearer(req) {
-            let Some(db) = req.rocket().state::<Db>() else {
-                return Outcome::Error((
-                    Status::InternalServerError,
-                    Error::Internal("no database".into()),
-                ));
-            };
-            return match tokens::verify(db, bearer).await {
-                Ok(Some(t)) => Outcome::Success(ApiCaller::Token(t)),
-                Ok(None) => Outcome::Error((Status::Unauthorized, Error::Unauthorized)),
-                Err(e) => Outcome::Error((Status::ServiceUnavailable, e)),
-            };
+        if let Some(outcome) = bearer_token(req).await {
+            return outcome.map(ApiCaller::Token);
         }
         match req.guard::<CurrentUser>().await {
             Outcome::Success(CurrentUser(user)) => Outcome::Success(ApiCaller::Person(user)),

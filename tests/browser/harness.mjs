@@ -156,9 +156,10 @@ export async function signIn(page, base, name) {
   await page.waitForURL(`${base}/modules`);
 }
 
-/** Same-origin GET pages linked from the current page, as paths. */
+/** Same-origin GET pages linked from the current page, as paths (downloads excluded: they
+ * are files, not pages). */
 export async function links(page, base) {
-  const hrefs = await page.$$eval('a[href]', (as) => as.map((a) => a.href));
+  const hrefs = await page.$$eval('a[href]:not([download])', (as) => as.map((a) => a.href));
   const out = new Set();
   for (const href of hrefs) {
     if (!href.startsWith(base)) continue;

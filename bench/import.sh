@@ -30,7 +30,7 @@ run() { # label url
   for pass in "--dry-run" "" ""; do
     local start end
     start=$(date +%s.%N)
-    REPERES_DATABASE_URL="$url" "$BIN" people import "$WORK/export.csv" $pass | head -n 1
+    REPERES_DATABASE_URL="$url" "$BIN" people import "$WORK/export.csv" $pass | sed -n 1p
     end=$(date +%s.%N)
     printf '   %s: %.2f s\n' "${pass:-import}" "$(echo "$end - $start" | bc)"
   done

@@ -32,6 +32,7 @@ git archive HEAD courses | tar -x -C "$WORK"
 cp -r bench/courses/bench-quiz "$WORK/courses/"
 
 ROCKET_PORT="$PORT" ROCKET_LOG_LEVEL=off ROCKET_SECRET_KEY="$(head -c 32 /dev/urandom | base64)" \
+REPERES_CERTIFICATE_KEY="$(head -c 32 /dev/urandom | base64)" \
 REPERES_DATABASE_URL="sqlite://$WORK/bench.db" REPERES_COURSES_DIR="$WORK/courses" REPERES_DEMO=true \
   "$BIN" > "$WORK/server.log" 2>&1 &
 SERVER_PID=$!
@@ -39,7 +40,11 @@ for _ in $(seq 1 50); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.2
 curl -sf "$BASE/healthz" >/dev/null || { cat "$WORK/server.log"; exit 1; }
 
 # Sign in as a reception agent and read the lessons of the benchmark module.
-curl -sf -c "$WORK/jar" -o /dev/null -d "email=camille.martin@demo.reperes.test" "$BASE/auth/dev"
+# Forms carry a CSRF token: read it from the sign-in page, with its cookie.
+csrf() { # jar
+  curl -sf -c "$1" -b "$1" "$BASE/connexion" | grep -o 'name="csrf" value="[^"]*"' | head -n1 | sed 's/.*value="//;s/"$//'
+}
+curl -sf -c "$WORK/jar" -b "$WORK/jar" -o /dev/null -d "csrf=$(csrf "$WORK/jar")&email=camille.martin@demo.reperes.test" "$BASE/auth/dev"
 COOKIE="reperes_session=$(awk '$6=="reperes_session"{print $7}' "$WORK/jar")"
 for n in 1 2; do curl -sf -o /dev/null -H "Cookie: $COOKIE" "$BASE/modules/bench-quiz/lecons/$n"; done
 # A module offered to everyone, so that the reception agent signed in can read it.
@@ -79,7 +84,7 @@ BENCH_USERS=64
 } | sqlite3 "$WORK/bench.db"
 : > "$WORK/cookies"
 for i in $(seq 1 $BENCH_USERS); do
-  curl -sf -c "$WORK/jar-$i" -o /dev/null -d "email=bench-$i@bench.test" "$BASE/auth/dev"
+  curl -sf -c "$WORK/jar-$i" -b "$WORK/jar-$i" -o /dev/null -d "csrf=$(csrf "$WORK/jar-$i")&email=bench-$i@bench.test" "$BASE/auth/dev"
   c="reperes_session=$(awk '$6=="reperes_session"{print $7}' "$WORK/jar-$i")"
   echo "$c" >> "$WORK/cookies"
   for n in 1 2; do curl -sf -o /dev/null -H "Cookie: $c" "$BASE/modules/bench-quiz/lecons/$n"; done

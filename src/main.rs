@@ -171,20 +171,28 @@ fn import_people(file: PathBuf, dry_run: bool) -> ExitCode {
         let started = std::time::Instant::now();
         match reperes::people::directory::run(&db, &text, dry_run, event).await {
             Ok(Ok(r)) => {
-                println!(
+                // Written with writeln! and errors ignored: `| head` must not make it panic.
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(
+                    out,
                     "{}{} rows: {} to create, {} to change, {} to deactivate, {} unchanged ({:.2} s)",
                     if r.dry_run { "dry run, nothing written. " } else { "" },
-                    r.rows, r.created, r.updated, r.deactivated, r.unchanged,
+                    r.rows,
+                    r.created,
+                    r.updated,
+                    r.deactivated,
+                    r.unchanged,
                     started.elapsed().as_secs_f64()
                 );
-                for e in &r.examples_created {
-                    println!("  + {e}");
-                }
-                for e in &r.examples_updated {
-                    println!("  ~ {e}");
-                }
-                for e in &r.examples_deactivated {
-                    println!("  - {e}");
+                for (mark, list) in [
+                    ("+", &r.examples_created),
+                    ("~", &r.examples_updated),
+                    ("-", &r.examples_deactivated),
+                ] {
+                    for e in list {
+                        let _ = writeln!(out, "  {mark} {e}");
+                    }
                 }
                 ExitCode::SUCCESS
             }

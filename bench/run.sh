@@ -45,7 +45,8 @@ csrf() { # jar
   curl -sf -c "$1" -b "$1" "$BASE/connexion" | grep -o 'name="csrf" value="[^"]*"' | head -n1 | sed 's/.*value="//;s/"$//'
 }
 curl -sf -c "$WORK/jar" -b "$WORK/jar" -o /dev/null -d "csrf=$(csrf "$WORK/jar")&email=camille.martin@demo.reperes.test" "$BASE/auth/dev"
-COOKIE="reperes_session=$(awk '$6=="reperes_session"{print $7}' "$WORK/jar")"
+# Every cookie a browser would send back (session and CSRF token).
+COOKIE="$(awk '$6 ~ /^reperes_/ {printf "%s%s=%s", sep, $6, $7; sep="; "}' "$WORK/jar")"
 for n in 1 2; do curl -sf -o /dev/null -H "Cookie: $COOKIE" "$BASE/modules/bench-quiz/lecons/$n"; done
 # A module offered to everyone, so that the reception agent signed in can read it.
 LESSON_MODULE="${BENCH_LESSON_MODULE:-comprendre-les-discriminations}"

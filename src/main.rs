@@ -144,6 +144,23 @@ async fn database() -> Result<reperes::Db, String> {
     Ok(db)
 }
 
+/// Runs a maintenance command on the configured database, reporting a failure to open it.
+fn with_database<F, Fut>(command: F) -> ExitCode
+where
+    F: FnOnce(reperes::Db) -> Fut + Send,
+    Fut: std::future::Future<Output = ExitCode> + Send,
+{
+    rocket::execute(async move {
+        match database().await {
+            Ok(db) => command(db).await,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
 fn import_people(file: PathBuf, dry_run: bool) -> ExitCode {
     let text = match std::fs::read_to_string(&file) {
         Ok(t) => t,
@@ -152,14 +169,7 @@ fn import_people(file: PathBuf, dry_run: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    rocket::execute(async move {
-        let db = match database().await {
-            Ok(db) => db,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+    with_database(|db| async move {
         let event = reperes::audit::Event {
             actor: "ligne de commande".into(),
             ..reperes::audit::Event::by(
@@ -216,14 +226,7 @@ fn create_token(name: String, scope: String) -> ExitCode {
         eprintln!("error: --scope must be read or read_write");
         return ExitCode::from(2);
     };
-    rocket::execute(async move {
-        let db = match database().await {
-            Ok(db) => db,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+    with_database(|db| async move {
         match reperes::auth::tokens::create(&db, &name, scope, None, None).await {
             Ok((_, token)) => {
                 println!("{token}");

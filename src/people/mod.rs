@@ -23,6 +23,15 @@ pub enum Role {
 }
 
 impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::Learner,
+        Role::Manager,
+        Role::Hr,
+        Role::Trainer,
+        Role::PartnerReferent,
+        Role::Admin,
+    ];
+
     pub fn code(self) -> &'static str {
         match self {
             Role::Learner => "learner",
@@ -35,16 +44,7 @@ impl Role {
     }
 
     pub fn parse(s: &str) -> Option<Role> {
-        [
-            Role::Learner,
-            Role::Manager,
-            Role::Hr,
-            Role::Trainer,
-            Role::PartnerReferent,
-            Role::Admin,
-        ]
-        .into_iter()
-        .find(|r| r.code() == s)
+        Role::ALL.into_iter().find(|r| r.code() == s)
     }
 
     pub fn label(self) -> &'static str {

@@ -117,17 +117,10 @@ async fn person_page(
     let person = visible_person(db, &me.0, id).await?;
     let user = store::find(db, person.id).await?.ok_or_else(not_found)?;
     let progress = flow::progress(db, catalog, &user).await?;
-    let roles: Vec<_> = [
-        Role::Learner,
-        Role::Manager,
-        Role::Hr,
-        Role::Trainer,
-        Role::PartnerReferent,
-        Role::Admin,
-    ]
-    .into_iter()
-    .map(|r| json!({ "code": r.code(), "label": r.label(), "current": r == user.role }))
-    .collect();
+    let roles: Vec<_> = Role::ALL
+        .into_iter()
+        .map(|r| json!({ "code": r.code(), "label": r.label(), "current": r == user.role }))
+        .collect();
     Ok(Page::new(
         "people/person",
         person.display_name.clone(),

@@ -379,6 +379,19 @@ async fn a_failure_while_issuing_leaves_no_completion(app: TestApp) {
     assert_ne!(module["module"]["status"], "completed");
 }
 
+/// Polls an export's state until it is no longer running (5 s at most).
+async fn wait_for_export(app: &TestApp, page: &str) -> Value {
+    let mut state = Value::Null;
+    for _ in 0..100 {
+        state = app.get_json(&format!("{page}/etat")).await.1;
+        if state["state"] != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    state
+}
+
 async fn hr_exports_a_zip_with_progress(app: TestApp) {
     helene(&app).await;
     app.login(HELENE).await;
@@ -398,14 +411,7 @@ async fn hr_exports_a_zip_with_progress(app: TestApp) {
     );
     let (status, page, _) = app.post_form("/rh/certificats/export", &form).await;
     assert_eq!(status, Status::SeeOther);
-    let mut state = Value::Null;
-    for _ in 0..100 {
-        state = app.get_json(&format!("{page}/etat")).await.1;
-        if state["state"] != "running" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let state = wait_for_export(&app, &page).await;
     assert_eq!(state["state"], "done", "{state}");
     assert_eq!(state["total"], 2);
     assert_eq!(state["done"], 2);
@@ -437,13 +443,7 @@ async fn hr_exports_a_zip_with_progress(app: TestApp) {
             &format!("unit=Ville+de+Nancy%2FCCAS&from={today}&to={today}"),
         )
         .await;
-    for _ in 0..100 {
-        state = app.get_json(&format!("{page}/etat")).await.1;
-        if state["state"] != "running" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let state = wait_for_export(&app, &page).await;
     assert_eq!(state["total"], 0);
     // Not for learners.
     app.logout().await;

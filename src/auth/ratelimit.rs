@@ -29,6 +29,23 @@ impl RateLimiter {
     }
 }
 
+impl RateLimiter {
+    /// Like `allow`, as a 429 error carrying `message` when the limit is exceeded.
+    pub fn check(
+        &self,
+        key: &str,
+        max: u32,
+        per: Duration,
+        message: &str,
+    ) -> crate::error::Result<()> {
+        if self.allow(key, max, per) {
+            Ok(())
+        } else {
+            Err(crate::error::Error::TooManyRequests(message.into()))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,13 +42,12 @@ pub fn routes() -> Vec<Route> {
 }
 
 fn limited(limiter: &RateLimiter, key: String, max: u32, minutes: u64) -> Result<()> {
-    if limiter.allow(&key, max, Duration::from_secs(minutes * 60)) {
-        Ok(())
-    } else {
-        Err(Error::TooManyRequests(
-            "Trop de tentatives de connexion depuis votre poste ou pour cette adresse. Patientez un quart d'heure avant de réessayer.".into(),
-        ))
-    }
+    limiter.check(
+        &key,
+        max,
+        Duration::from_secs(minutes * 60),
+        "Trop de tentatives de connexion depuis votre poste ou pour cette adresse. Patientez un quart d'heure avant de réessayer.",
+    )
 }
 
 fn client_key(ip: Option<IpAddr>) -> String {

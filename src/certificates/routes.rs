@@ -43,13 +43,12 @@ pub fn api_routes() -> Vec<Route> {
 
 fn limited(limiter: &RateLimiter, ip: Option<IpAddr>) -> Result<()> {
     let key = format!("verify:{}", ip.map(|i| i.to_string()).unwrap_or_default());
-    if limiter.allow(&key, 60, Duration::from_secs(60)) {
-        Ok(())
-    } else {
-        Err(Error::TooManyRequests(
-            "Trop de vérifications depuis votre poste. Patientez une minute.".into(),
-        ))
-    }
+    limiter.check(
+        &key,
+        60,
+        Duration::from_secs(60),
+        "Trop de vérifications depuis votre poste. Patientez une minute.",
+    )
 }
 
 fn unknown() -> Error {

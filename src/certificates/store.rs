@@ -116,12 +116,7 @@ pub async fn for_export(
                 .bind(from).bind(to).fetch_all(pool).await)?
         }
         Some(path) => {
-            let like = format!(
-                "{}/%",
-                path.replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            );
+            let like = crate::people::store::like_prefix(path);
             let sql = format!(
                 "{SELECT} JOIN users u ON u.id = c.user_id JOIN org_units o ON o.id = u.org_unit_id
                  WHERE c.issued_at >= $1 AND c.issued_at < $2 AND (o.path = $3 OR o.path LIKE $4 ESCAPE '\\')

@@ -65,7 +65,7 @@ async fn people_page(db: &State<Db>, who: Supervisor, page: Option<u32>) -> Resu
     let page = i64::from(page.unwrap_or(1).max(1));
     let mut people = store::people_in(
         db,
-        &who.0,
+        who.0.id,
         &visibility,
         PAGE_SIZE + 1,
         (page - 1) * PAGE_SIZE,
@@ -249,12 +249,13 @@ async fn import_upload(
 
 // ---- API ----
 
-/// What an API caller may see of people: a token sees everyone, a person their scope.
-fn api_visibility(caller: &ApiCaller) -> Result<(Visibility, Option<&User>)> {
+/// What an API caller may see of people, and who asks: a token sees everyone, a person
+/// their scope (a role without one is refused).
+fn api_visibility(caller: &ApiCaller) -> Result<(Visibility, Uuid)> {
     match caller {
-        ApiCaller::Token(_) => Ok((Visibility::All, None)),
+        ApiCaller::Token(t) => Ok((Visibility::All, t.id)),
         ApiCaller::Person(u) if u.visibility() != Visibility::OnlySelf => {
-            Ok((u.visibility(), Some(u)))
+            Ok((u.visibility(), u.id))
         }
         ApiCaller::Person(_) => Err(Error::Forbidden),
     }
@@ -270,18 +271,7 @@ async fn api_people(
     let (visibility, viewer) = api_visibility(&caller)?;
     let limit = limit.unwrap_or(PAGE_SIZE).clamp(1, 1000);
     let offset = offset.unwrap_or(0).max(0);
-    let anyone = User {
-        id: Uuid::nil(),
-        email: String::new(),
-        display_name: String::new(),
-        role: Role::Admin,
-        audiences: vec![],
-        org_unit_id: None,
-        org_path: None,
-        partner_id: None,
-    };
-    let people =
-        store::people_in(db, viewer.unwrap_or(&anyone), &visibility, limit, offset).await?;
+    let people = store::people_in(db, viewer, &visibility, limit, offset).await?;
     Ok(json!({ "people": people, "limit": limit, "offset": offset }))
 }
 

@@ -216,7 +216,7 @@ const PERSON_SELECT: &str = "SELECT u.id, u.email, u.display_name, u.role, u.emp
     LEFT JOIN partners p ON p.id = u.partner_id";
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
-fn like_prefix(path: &str) -> String {
+pub(crate) fn like_prefix(path: &str) -> String {
     let escaped = path
         .replace('\\', "\\\\")
         .replace('%', "\\%")
@@ -227,7 +227,7 @@ fn like_prefix(path: &str) -> String {
 /// Active people within a visibility, by name. `limit` bounds the page.
 pub async fn people_in(
     db: &Db,
-    viewer: &User,
+    viewer_id: Uuid,
     visibility: &Visibility,
     limit: i64,
     offset: i64,
@@ -254,7 +254,7 @@ pub async fn people_in(
         Visibility::OnlySelf => {
             let sql = format!("{PERSON_SELECT} WHERE u.active AND u.id = $1 {order}");
             on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(viewer.id).bind(limit).bind(offset).fetch_all(pool).await)?
+                .bind(viewer_id).bind(limit).bind(offset).fetch_all(pool).await)?
         }
     };
     Ok(rows)

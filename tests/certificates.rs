@@ -75,7 +75,7 @@ fn tool(cmd: &str, args: &[&str]) -> String {
     let out = Command::new(cmd)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("{cmd} is needed (installed by .ci/run): {e}"));
+        .unwrap_or_else(|e| panic!("{cmd} is needed (installed by ./scripts/test): {e}"));
     assert!(
         out.status.success(),
         "{cmd} {args:?}: {}{}",

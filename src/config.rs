@@ -20,8 +20,18 @@ pub struct Config {
     pub demo: bool,
     /// The address users reach the service at, for links in e-mails.
     pub public_url: String,
-    pub smtp_host: String,
+    /// The SMTP relay; absent in a debug build: mail goes to `mail_folder` (see
+    /// `notifications::transport::Transport::from_config`).
+    pub smtp_host: Option<String>,
     pub smtp_port: u16,
+    /// `"smtp"` or `"folder"`; absent: chosen from `smtp_host` and the build.
+    pub mail_transport: Option<String>,
+    /// Where the folder transport writes one `.eml` file per message.
+    pub mail_folder: PathBuf,
+    /// Seconds between two rounds of the outbox delivery worker.
+    pub outbox_poll_seconds: u64,
+    /// Whether this instance runs the delivery worker (tests drive delivery themselves).
+    pub outbox_worker: bool,
     pub mail_from: String,
     /// City sign-in; absent: the sign-in page offers only the partner e-mail link.
     pub oidc: Option<OidcConfig>,
@@ -63,8 +73,12 @@ impl Default for Config {
             static_dir: "static".into(),
             demo: cfg!(debug_assertions),
             public_url: "http://127.0.0.1:8000".into(),
-            smtp_host: "127.0.0.1".into(),
+            smtp_host: None,
             smtp_port: 25,
+            mail_transport: None,
+            mail_folder: "data/mails".into(),
+            outbox_poll_seconds: 2,
+            outbox_worker: true,
             mail_from: "Repères <ne-pas-repondre@reperes.invalid>".into(),
             oidc: None,
             certificate_key: None,

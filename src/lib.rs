@@ -11,7 +11,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod learning;
-pub mod mail;
+pub mod notifications;
 pub mod people;
 pub mod site;
 pub mod views;
@@ -125,8 +125,14 @@ pub async fn build(figment: Figment) -> Result<Rocket<Build>, StartError> {
         }
         None => None,
     };
+    let mailer = notifications::worker::Mailer {
+        transport: notifications::transport::Transport::from_config(&config)
+            .map_err(StartError::Settings)?,
+        mail_from: config.mail_from.clone(),
+        public_url: config.public_url.clone(),
+    };
     Ok(web::assemble(
-        figment, config, catalog, views, db, oidc, certifier,
+        figment, config, catalog, views, db, oidc, certifier, mailer,
     ))
 }
 

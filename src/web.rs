@@ -15,6 +15,7 @@ use crate::error::StatusMessage;
 use crate::views::Views;
 use crate::{api, audit, auth, learning, people, site};
 
+#[allow(clippy::too_many_arguments)] // one argument per piece of managed state
 pub(crate) fn assemble(
     figment: Figment,
     config: Config,
@@ -23,7 +24,10 @@ pub(crate) fn assemble(
     db: Db,
     oidc: Option<auth::oidc::Oidc>,
     certifier: crate::certificates::Certifier,
+    mailer: crate::notifications::worker::Mailer,
 ) -> Rocket<Build> {
+    let poll = std::time::Duration::from_secs(config.outbox_poll_seconds.max(1));
+    let run_worker = config.outbox_worker;
     let static_dir = config.static_dir.clone();
     let rocket = rocket::custom(figment);
     // The benchmark build measures the framework's own ceiling on a bare route.
@@ -38,6 +42,7 @@ pub(crate) fn assemble(
         .manage(auth::ratelimit::RateLimiter::default())
         .manage(oidc)
         .manage(certifier)
+        .manage(std::sync::Arc::new(mailer))
         .manage(crate::certificates::export::Exports::default())
         .mount("/", learning::routes::routes())
         .mount("/", auth::routes::routes())
@@ -46,6 +51,7 @@ pub(crate) fn assemble(
         .mount("/", site::routes::routes())
         .mount("/", audit::routes::routes())
         .mount("/", people::routes::routes())
+        .mount("/", crate::notifications::routes::routes())
         .mount("/api/v1", people::routes::api_routes())
         .mount("/", crate::certificates::routes::routes())
         .mount("/api/v1", crate::certificates::routes::api_routes())
@@ -58,6 +64,33 @@ pub(crate) fn assemble(
             Box::pin(async move {
                 let c = rocket.config();
                 println!("Repères est prêt : ouvrez http://{}:{}/", c.address, c.port);
+            })
+        }))
+        .attach(AdHoc::on_liftoff("outbox delivery", move |rocket| {
+            Box::pin(async move {
+                use crate::notifications::{routes::DEV_MAILBOX, worker};
+                let (Some(db), Some(mailer)) = (
+                    rocket.state::<Db>(),
+                    rocket.state::<std::sync::Arc<worker::Mailer>>(),
+                ) else {
+                    return;
+                };
+                if DEV_MAILBOX && mailer.transport.folder().is_some() {
+                    let c = rocket.config();
+                    println!(
+                        "Courriels : écrits dans le {} ; lisez-les sur http://{}:{}/dev/courriels",
+                        mailer.transport.describe(),
+                        c.address,
+                        c.port
+                    );
+                }
+                if !run_worker {
+                    return;
+                }
+                let shutdown = rocket.shutdown();
+                worker::spawn(db.clone(), mailer.clone(), poll, async move {
+                    shutdown.await;
+                });
             })
         }))
         .attach(AdHoc::on_shutdown("database", |rocket| {

@@ -281,6 +281,37 @@ fn rows() -> Vec<Row> {
             None,
             [401, 403, 403, 403, 403, 403, 200, 403, 403],
         ),
+        r(
+            "GET",
+            "/admin/envois?<statut>&<page>",
+            "/admin/envois",
+            None,
+            [401, 403, 403, 403, 403, 403, 200, 403, 403],
+        ),
+        // The development mailbox (debug builds): open to anyone, like the development
+        // sign-in; an unknown message is not found.
+        r("GET", "/dev/courriels", "/dev/courriels", None, [200; 9]),
+        r(
+            "GET",
+            "/dev/courriels/<key>",
+            "/dev/courriels/20260101T000000000000-inconnu",
+            None,
+            [404; 9],
+        ),
+        r(
+            "GET",
+            "/dev/courriels/<key>/html",
+            "/dev/courriels/20260101T000000000000-inconnu/html",
+            None,
+            [404; 9],
+        ),
+        r(
+            "GET",
+            "/dev/courriels/<key>/pieces/<index>",
+            "/dev/courriels/20260101T000000000000-inconnu/pieces/0",
+            None,
+            [404; 9],
+        ),
         // Changes.
         r(
             "POST",
@@ -323,6 +354,20 @@ fn rows() -> Vec<Row> {
             "/admin/jetons",
             Form("name=matrice&scope=read"),
             [401, 403, 403, 403, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "POST",
+            "/admin/envois/<id>/renvoyer",
+            "/admin/envois/00000000-0000-0000-0000-000000000000/renvoyer",
+            Form(""),
+            [401, 403, 403, 403, 403, 403, 404, 403, 403],
+        ),
+        r(
+            "POST",
+            "/admin/envois/essai",
+            "/admin/envois/essai",
+            Form(""),
+            [401, 403, 403, 403, 403, 403, 303, 403, 403],
         ),
         r(
             "POST",

@@ -20,6 +20,7 @@ pub enum Kind {
     TokenCreated,
     TokenRevoked,
     CertificateRevoked,
+    MailResent,
 }
 
 impl Kind {
@@ -34,6 +35,7 @@ impl Kind {
             Kind::TokenCreated => "token_created",
             Kind::TokenRevoked => "token_revoked",
             Kind::CertificateRevoked => "certificate_revoked",
+            Kind::MailResent => "mail_resent",
         }
     }
 
@@ -48,6 +50,7 @@ impl Kind {
             "token_created" => "Jeton d'API créé",
             "token_revoked" => "Jeton d'API révoqué",
             "certificate_revoked" => "Attestation révoquée",
+            "mail_resent" => "Courriel renvoyé",
             _ => "Autre",
         }
     }

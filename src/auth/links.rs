@@ -5,8 +5,11 @@ use chrono::Duration;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::audit::{self, store::insert_event, Event};
 use crate::db::{self, Db, WritePool};
 use crate::error::Result;
+use crate::notifications::store::enqueue;
+use crate::notifications::{MailKind, Outgoing};
 use crate::on_db;
 use crate::people::User;
 
@@ -17,20 +20,51 @@ fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Creates a link for `user`; returns the token to put in the URL.
-pub async fn create(db: &Db, user: &User) -> Result<String> {
+/// Creates a link for `user` and queues the mail that carries it, with the audit line, in
+/// one transaction: the request answers at once, whatever the relay does, so its timing
+/// says nothing about which addresses exist.
+pub async fn send(
+    db: &Db,
+    user: &User,
+    public_url: &str,
+    client: Option<std::net::IpAddr>,
+) -> Result<()> {
     let bytes: [u8; 32] = rand::random();
     let token = hex::encode(bytes);
     let now = db::now();
     let expires = now + Duration::minutes(VALIDITY_MINUTES);
+    let url = format!(
+        "{}/connexion/lien/{token}",
+        public_url.trim_end_matches('/')
+    );
+    let mail = Outgoing {
+        kind: MailKind::LoginLink,
+        user_id: Some(user.id),
+        recipient: user.email.clone(),
+        subject: "Votre lien de connexion à Repères".into(),
+        text: format!(
+            "Bonjour {},\n\nPour vous connecter à Repères, ouvrez ce lien dans les {} minutes :\n\n{url}\n\n\
+             Le lien ne sert qu'une fois. Si vous n'avez rien demandé, ignorez ce message.\n\n\
+             Repères — Ville de Nancy\n",
+            user.display_name, VALIDITY_MINUTES
+        ),
+        html: None,
+        attachments: Vec::new(),
+        sensitive: true,
+        dedupe_key: None,
+    };
+    let event = Event::by(None, audit::Kind::LoginLinkSent, &user.email).client(client);
     on_db!(db, pool => {
         let mut tx = pool.begin_write().await?;
+        let conn = tx.conn();
         sqlx::query("INSERT INTO login_links (id, token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(Uuid::new_v4()).bind(hash(&token)).bind(user.id).bind(now).bind(expires)
-            .execute(tx.conn()).await?;
+            .execute(&mut *conn).await?;
+        enqueue!(conn, &mail, now)?;
+        insert_event!(conn, &event, now)?;
         tx.commit().await?;
     });
-    Ok(token)
+    Ok(())
 }
 
 /// Why a link was not accepted.

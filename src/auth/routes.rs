@@ -80,6 +80,7 @@ async fn login_page(
             "oidc": oidc.is_some(),
             "link_sent": envoye.unwrap_or(false),
             "link_minutes": links::VALIDITY_MINUTES,
+            "mailbox": crate::notifications::routes::DEV_MAILBOX,
         }),
     ))
 }
@@ -180,35 +181,7 @@ async fn request_link(
         .await?
         .filter(|u| u.partner_id.is_some())
     {
-        let token = links::create(db, &user).await?;
-        let url = format!(
-            "{}/connexion/lien/{token}",
-            config.public_url.trim_end_matches('/')
-        );
-        let body = format!(
-            "Bonjour {},\n\nPour vous connecter à Repères, ouvrez ce lien dans les {} minutes :\n\n{url}\n\n\
-             Le lien ne sert qu'une fois. Si vous n'avez rien demandé, ignorez ce message.\n\n\
-             Repères — Ville de Nancy\n",
-            user.display_name,
-            links::VALIDITY_MINUTES
-        );
-        match crate::mail::send(
-            config,
-            &user.email,
-            "Votre lien de connexion à Repères",
-            body,
-        )
-        .await
-        {
-            Ok(()) => {
-                audit::store::record(
-                    db,
-                    Event::by(None, Kind::LoginLinkSent, &user.email).client(ip),
-                )
-                .await?
-            }
-            Err(e) => eprintln!("sign-in link for {} not sent: {e}", user.email),
-        }
+        links::send(db, &user, &config.public_url, ip).await?;
     }
     Ok(Redirect::to("/connexion?envoye=true"))
 }

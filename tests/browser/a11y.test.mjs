@@ -69,7 +69,21 @@ test('public and error pages, signed out', async () => {
     assert.equal(res.status(), status, path);
     await check(page, path === '/modules' ? '/erreur-401' : path === '/page-qui-n-existe-pas' ? '/erreur-404' : path, 'anonyme', failures);
   }
-  covered.anonyme = cases.length;
+  // A partner asks for a sign-in link: the development mailbox of a debug build shows it.
+  await page.goto(service.base + '/connexion');
+  await page.fill('#email', 'aicha.diallo@demo.reperes.test');
+  await page.click('form[action="/connexion/lien"] button[type=submit]');
+  let message = null;
+  for (let i = 0; i < 30 && !message; i += 1) {
+    await page.goto(service.base + '/dev/courriels');
+    message = await page.$eval('main a[href^="/dev/courriels/"]', (a) => a.getAttribute('href')).catch(() => null);
+    if (!message) await page.waitForTimeout(500);
+  }
+  assert.ok(message, 'the sign-in link reaches the development mailbox');
+  await check(page, '/dev/courriels', 'anonyme', failures);
+  await page.goto(service.base + message);
+  await check(page, '/dev/courriels/{courriel}', 'anonyme', failures);
+  covered.anonyme = cases.length + 2;
   await page.close();
   assert.deepEqual(failures, [], failures.join('\n'));
 });

@@ -40,6 +40,7 @@ export async function startService() {
     ROCKET_LOG_LEVEL: 'critical',
     REPERES_DATABASE_URL: `sqlite://${join(dir, 'browser.db')}`,
     REPERES_DEMO: 'true',
+    REPERES_MAIL_FOLDER: join(dir, 'mails'),
   };
   const child = spawn(bin, [], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

@@ -113,6 +113,9 @@ pub fn figment(db_url: &str, courses: &str) -> Figment {
         .merge(("demo", true))
         .merge(("secret_key", "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk="))
         .merge(("log_level", "off"))
+        // Tests deliver the outbox themselves (`notifications::worker::deliver_due`), so
+        // that no background round races with what they check.
+        .merge(("outbox_worker", false))
         .merge((
             "certificate_key",
             "Jw3Yv9m9p5dnKf0Yt5b7sUo3wR3gkX0z5h2c1a9bQ8E=",
@@ -124,6 +127,8 @@ pub struct TestApp {
     pub client: Client,
     pub backend: Backend,
     pub db: TestDb,
+    /// Where the folder mail transport writes (debug builds without an SMTP relay).
+    pub mail_dir: tempfile::TempDir,
 }
 
 pub const CAMILLE: &str = "camille.martin@demo.reperes.test";
@@ -150,14 +155,16 @@ impl TestApp {
         adjust: impl FnOnce(Figment) -> Figment,
     ) -> Option<TestApp> {
         let db = TestDb::new(backend).await?;
-        let rocket = reperes::build(adjust(figment(&db.url, "tests/fixtures/courses")))
-            .await
-            .expect("service builds");
+        let mail_dir = tempfile::tempdir().expect("temp dir");
+        let base = figment(&db.url, "tests/fixtures/courses")
+            .merge(("mail_folder", mail_dir.path().join("mails")));
+        let rocket = reperes::build(adjust(base)).await.expect("service builds");
         let client = Client::tracked(rocket).await.expect("valid rocket");
         Some(TestApp {
             client,
             backend,
             db,
+            mail_dir,
         })
     }
 

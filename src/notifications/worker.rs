@@ -1,0 +1,103 @@
+//! The delivery worker: claims due outbox rows, sends them, records each outcome.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::transport::{build_message, Transport};
+use super::{after_failure, store, AfterFailure};
+use crate::db::Db;
+use crate::error::Result;
+
+/// How a worker sends: the transport and the sender's identity.
+#[derive(Debug, Clone)]
+pub struct Mailer {
+    pub transport: Transport,
+    pub mail_from: String,
+    pub public_url: String,
+}
+
+/// What one delivery round did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    pub sent: usize,
+    pub retried: usize,
+    pub failed: usize,
+}
+
+/// Rows claimed at once.
+const BATCH: i64 = 50;
+/// Claims per round at most, so that one round ends even under a flood.
+const MAX_BATCHES: usize = 20;
+
+/// Delivers every message due at `now` (in batches), and returns what happened.
+pub async fn deliver_due(db: &Db, mailer: &Mailer, now: DateTime<Utc>) -> Result<Round> {
+    let mut round = Round::default();
+    for _ in 0..MAX_BATCHES {
+        let claimed = store::claim_due(db, now, BATCH).await?;
+        if claimed.is_empty() {
+            break;
+        }
+        for row in claimed {
+            let stem = format!(
+                "{}-{}",
+                Utc::now().format("%Y%m%dT%H%M%S%6f"),
+                row.id.simple()
+            );
+            let outcome = match build_message(&row, &mailer.mail_from, &mailer.public_url) {
+                Ok(message) => mailer.transport.send(message, &stem).await,
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(()) => {
+                    store::mark_sent(db, row.id, crate::db::now()).await?;
+                    round.sent += 1;
+                }
+                Err(error) => match after_failure(row.tries, crate::db::now()) {
+                    AfterFailure::RetryAt(at) => {
+                        eprintln!(
+                            "outbox {}: try {} failed, retry at {at}: {error}",
+                            row.id, row.tries
+                        );
+                        store::mark_failure(db, row.id, &error, Some(at)).await?;
+                        round.retried += 1;
+                    }
+                    AfterFailure::GiveUp => {
+                        eprintln!(
+                            "outbox {}: failed after {} tries: {error}",
+                            row.id, row.tries
+                        );
+                        store::mark_failure(db, row.id, &error, None).await?;
+                        round.failed += 1;
+                    }
+                },
+            }
+        }
+    }
+    Ok(round)
+}
+
+/// Runs [`deliver_due`] every `every` until `stop` resolves.
+pub fn spawn(
+    db: Db,
+    mailer: Arc<Mailer>,
+    every: Duration,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = tick.tick() => {
+                    if let Err(e) = deliver_due(&db, &mailer, crate::db::now()).await {
+                        eprintln!("outbox delivery round failed: {e}");
+                    }
+                }
+            }
+        }
+    });
+}

@@ -32,6 +32,10 @@ pub struct Config {
     pub outbox_poll_seconds: u64,
     /// Whether this instance runs the delivery worker (tests drive delivery themselves).
     pub outbox_worker: bool,
+    /// A session ends after this many minutes without a request.
+    pub session_idle_minutes: i64,
+    /// How long an instance trusts a checked session before reading it again.
+    pub session_cache_seconds: u64,
     pub mail_from: String,
     /// City sign-in; absent: the sign-in page offers only the partner e-mail link.
     pub oidc: Option<OidcConfig>,
@@ -79,6 +83,8 @@ impl Default for Config {
             mail_folder: "data/mails".into(),
             outbox_poll_seconds: 2,
             outbox_worker: true,
+            session_idle_minutes: 30,
+            session_cache_seconds: 10,
             mail_from: "Repères <ne-pas-repondre@reperes.invalid>".into(),
             oidc: None,
             certificate_key: None,

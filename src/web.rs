@@ -28,6 +28,7 @@ pub(crate) fn assemble(
 ) -> Rocket<Build> {
     let poll = std::time::Duration::from_secs(config.outbox_poll_seconds.max(1));
     let run_worker = config.outbox_worker;
+    let session_cache = std::time::Duration::from_secs(config.session_cache_seconds);
     let static_dir = config.static_dir.clone();
     let rocket = rocket::custom(figment);
     // The benchmark build measures the framework's own ceiling on a bare route.
@@ -38,7 +39,7 @@ pub(crate) fn assemble(
         .manage(catalog)
         .manage(views)
         .manage(config)
-        .manage(auth::UserCache::new(std::time::Duration::from_secs(10)))
+        .manage(auth::UserCache::new(session_cache))
         .manage(auth::ratelimit::RateLimiter::default())
         .manage(oidc)
         .manage(certifier)

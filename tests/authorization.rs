@@ -9,7 +9,10 @@ use std::collections::BTreeSet;
 use common::*;
 use rocket::http::{ContentType, Header};
 
-on_both!(every_route_for_every_role);
+on_both!(
+    every_route_for_every_role,
+    every_cookie_write_without_the_token_is_refused_and_changes_nothing
+);
 
 /// Callers, in the order of the status columns below.
 const CALLERS: [&str; 9] = [
@@ -440,6 +443,13 @@ fn rows() -> Vec<Row> {
             Form(""),
             [403; 9],
         ),
+        r(
+            "POST",
+            "/api/__csrf-refuse",
+            "/api/__csrf-refuse",
+            Json("{}"),
+            [403; 9],
+        ),
         r("GET", "/dev/bare", "/dev/bare", None, [404; 9]),
         // Certificates (unknown numbers and jobs here; owners, managers and HR are covered in
         // tests/certificates.rs).
@@ -507,7 +517,14 @@ fn rows() -> Vec<Row> {
             None,
             [401, 403, 403, 404, 403, 403, 404, 403, 403],
         ),
-        // Last: it ends the session.
+        // Last: they end the session.
+        r(
+            "POST",
+            "/auth/deconnexion-partout",
+            "/auth/deconnexion-partout",
+            Form(""),
+            [401, 303, 303, 303, 303, 303, 303, 403, 403],
+        ),
         r(
             "POST",
             "/auth/deconnexion",
@@ -516,6 +533,114 @@ fn rows() -> Vec<Row> {
             [303; 9],
         ),
     ]
+}
+
+/// The number of rows of every table: a write that was refused must leave it unchanged.
+async fn table_counts(app: &TestApp) -> Vec<(String, i64)> {
+    let db = app.database();
+    let tables: Vec<String> = match db {
+        reperes::Db::Sqlite(pool) => sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap(),
+        reperes::Db::Postgres(pool) => sqlx::query_scalar(
+            "SELECT tablename::TEXT FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap(),
+    };
+    let mut out = vec![];
+    for t in tables {
+        let sql = format!("SELECT COUNT(*) FROM \"{t}\"");
+        let n: i64 = reperes::on_db!(db, pool => sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await).unwrap();
+        out.push((t, n));
+    }
+    out
+}
+
+/// Every write of the matrix, sent by a caller with a session whom the route lets through,
+/// as text/plain, with no content type and as JSON, without the CSRF token: 403 and no
+/// change anywhere. Then the second layer: a cross-site request is refused even with the
+/// token.
+async fn every_cookie_write_without_the_token_is_refused_and_changes_nothing(app: TestApp) {
+    let mut failures = vec![];
+    for (col, caller) in CALLERS.iter().enumerate().take(7) {
+        if let Some(email) = email(caller) {
+            app.login(email).await;
+        }
+        // The browser has its token cookie, but the requests below do not repeat it.
+        app.csrf().await;
+        let before = table_counts(&app).await;
+        for row in rows().iter().filter(|r| r.method == "POST") {
+            if matches!(row.expected[col], 401 | 403) {
+                continue;
+            }
+            let path = row
+                .path
+                .replace("{camille}", "00000000-0000-0000-0000-000000000000")
+                .replace("{sophie}", "00000000-0000-0000-0000-000000000000")
+                .replace("{aicha}", "00000000-0000-0000-0000-000000000000")
+                .replace("{lea}", "00000000-0000-0000-0000-000000000000")
+                .replace("{attempt}", "00000000-0000-0000-0000-000000000000");
+            for (label, content_type, body) in [
+                ("text/plain", Some(ContentType::Plain), "csrf=x&email=a@b.c"),
+                ("no content type", None, ""),
+                ("JSON", Some(ContentType::JSON), "{}"),
+            ] {
+                let mut req = app.client.post(path.clone()).body(body);
+                if let Some(ct) = content_type {
+                    req = req.header(ct);
+                }
+                let got = req.dispatch().await.status().code;
+                if got != 403 {
+                    failures.push(format!("{caller}: POST {} as {label} → {got}", row.path));
+                }
+            }
+        }
+        assert_eq!(
+            before,
+            table_counts(&app).await,
+            "{caller}: a refused write changed data"
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "writes accepted without the token:\n{}",
+        failures.join("\n")
+    );
+
+    // With the token, but from another site: refused; from this site: accepted.
+    app.login(ADMIN).await;
+    let token = app.csrf().await;
+    for (name, value) in [
+        ("Sec-Fetch-Site", "cross-site"),
+        ("Origin", "https://attaquant.example"),
+        ("Origin", "null"),
+    ] {
+        let res = app
+            .client
+            .post("/admin/jetons")
+            .header(ContentType::Form)
+            .header(Header::new(name, value))
+            .body(format!("csrf={token}&name=outil&scope=read"))
+            .dispatch()
+            .await;
+        assert_eq!(res.status().code, 403, "{name}: {value}");
+    }
+    let res = app
+        .client
+        .post("/admin/jetons")
+        .header(ContentType::Form)
+        .header(Header::new("Sec-Fetch-Site", "same-origin"))
+        .header(Header::new("Origin", "http://localhost"))
+        .header(Header::new("Host", "localhost"))
+        .body(format!("csrf={token}&name=outil&scope=read"))
+        .dispatch()
+        .await;
+    assert_eq!(res.status().code, 200, "same-site request with the token");
 }
 
 async fn id_of(app: &TestApp, email: &str) -> String {
@@ -594,8 +719,13 @@ async fn every_route_for_every_role(app: TestApp) {
                 "GET" => app.client.get(path.clone()),
                 _ => app.client.post(path.clone()),
             };
-            if let Some(t) = &bearer {
-                req = req.header(Header::new("Authorization", format!("Bearer {t}")));
+            match &bearer {
+                Some(t) => req = req.header(Header::new("Authorization", format!("Bearer {t}"))),
+                // A page's script sends the browser's token in a header with JSON or CSV.
+                None if row.method != "GET" => {
+                    req = req.header(Header::new("X-CSRF-Token", app.csrf().await))
+                }
+                None => {}
             }
             req = match &row.body {
                 Body::None => req,

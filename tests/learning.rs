@@ -287,16 +287,19 @@ async fn double_submission_records_one_result(app: TestApp) {
     let right = json!({ "answers": right_answers(COURSES, "base", &attempt) }).to_string();
     let path = format!("/api/v1/attempts/{id}/submission");
     // Two requests at the same moment, then a third with other answers.
+    let token = app.csrf().await;
     let a = app
         .client
         .post(path.as_str())
         .header(ContentType::JSON)
+        .header(rocket::http::Header::new("X-CSRF-Token", token.clone()))
         .body(right.clone())
         .dispatch();
     let b = app
         .client
         .post(path.as_str())
         .header(ContentType::JSON)
+        .header(rocket::http::Header::new("X-CSRF-Token", token))
         .body(right.clone())
         .dispatch();
     let (a, b) = tokio::join!(a, b);

@@ -202,7 +202,10 @@ async fn an_admin_test_message_can_be_sent_again_after_a_failure(app: TestApp) {
         .unwrap();
     assert_eq!(round.sent, 1, "{round:?}");
     let mail = common::external::wait_for_mail(&maildir, 1);
-    assert!(mail.contains("les courriels du service partent bien"), "{mail}");
+    assert!(
+        mail.contains("les courriels du service partent bien"),
+        "{mail}"
+    );
     assert!(
         mail.contains(&format!("Message-ID: <{}@", row.id.simple())),
         "{mail}"

@@ -1,6 +1,10 @@
-//! CSRF protection for every form: a random token per browser, kept in a private cookie
-//! and repeated as the first field (`csrf`) of each form. A fairing checks every form POST
-//! before routing, so no handler can forget it.
+//! CSRF protection for every write: a random token per browser, kept in a private cookie
+//! and repeated either as the first field (`csrf`) of a form or in the `X-CSRF-Token`
+//! header (JSON, CSV, bodiless calls). A fairing checks every unsafe request before
+//! routing, whatever its content type, so no handler can forget it; requests authenticated
+//! by an API token (`Authorization: Bearer`, which a browser never adds on its own) are the
+//! only ones exempt. A second layer refuses cross-site requests outright
+//! (`Sec-Fetch-Site: cross-site`, or an `Origin` that is not this site).
 
 use base64::Engine;
 use rocket::fairing::{Fairing, Info, Kind};
@@ -13,8 +17,11 @@ use crate::error::Error;
 
 pub const CSRF_COOKIE: &str = "reperes_csrf";
 pub const CSRF_FIELD: &str = "csrf";
-/// Where a rejected form is routed.
+/// The header that carries the token for requests that are not forms.
+pub const CSRF_HEADER: &str = "X-CSRF-Token";
+/// Where a rejected request is routed (as a POST): an HTML page, or JSON under `/api/`.
 const REJECTED: &str = "/__csrf-refuse";
+const REJECTED_API: &str = "/api/__csrf-refuse";
 
 fn new_token() -> String {
     let bytes: [u8; 32] = rand::random();
@@ -61,39 +68,74 @@ fn submitted_token(body: &[u8], multipart: bool) -> Option<String> {
     }
 }
 
+/// Whether the request comes from another site: `Sec-Fetch-Site: cross-site`, or an
+/// `Origin` whose host is not the `Host` the request was sent to.
+fn cross_site(req: &Request<'_>) -> bool {
+    if req
+        .headers()
+        .get_one("Sec-Fetch-Site")
+        .is_some_and(|v| v.eq_ignore_ascii_case("cross-site"))
+    {
+        return true;
+    }
+    match req.headers().get_one("Origin") {
+        None => false,
+        Some(origin) => {
+            let origin_host = origin
+                .split_once("://")
+                .map(|(_, h)| h.trim_end_matches('/'));
+            match (origin_host, req.headers().get_one("Host")) {
+                (Some(o), Some(host)) => !o.eq_ignore_ascii_case(host),
+                _ => true,
+            }
+        }
+    }
+}
+
 pub struct CsrfFairing;
 
 #[rocket::async_trait]
 impl Fairing for CsrfFairing {
     fn info(&self) -> Info {
         Info {
-            name: "CSRF check of every form",
+            name: "CSRF check of every write",
             kind: Kind::Request,
         }
     }
 
     async fn on_request(&self, req: &mut Request<'_>, data: &mut Data<'_>) {
-        if req.method() != Method::Post {
+        if !matches!(
+            req.method(),
+            Method::Post | Method::Put | Method::Patch | Method::Delete
+        ) {
             return;
         }
-        let (form, multipart) = match req.content_type() {
-            Some(ct) if ct.is_form() => (true, false),
-            Some(ct) if ct.is_form_data() => (true, true),
-            _ => (false, false),
-        };
-        // JSON and body-less API calls are not forms: browsers cannot send them across
-        // sites with the SameSite session cookie, and API tokens are not cookies.
-        if !form {
+        // A machine client authenticated by its token: no cookie is involved.
+        if super::bearer(req).is_some() {
             return;
         }
         let expected = req
             .cookies()
             .get_private(CSRF_COOKIE)
             .map(|c| c.value().to_string());
-        let sent = submitted_token(data.peek(512).await, multipart);
-        let ok = matches!((&expected, &sent), (Some(e), Some(s)) if constant_time_eq(e.as_bytes(), s.as_bytes()));
+        let sent = match req.headers().get_one(CSRF_HEADER) {
+            Some(h) => Some(h.trim().to_string()),
+            None => match req.content_type() {
+                Some(ct) if ct.is_form() => submitted_token(data.peek(512).await, false),
+                Some(ct) if ct.is_form_data() => submitted_token(data.peek(512).await, true),
+                _ => None,
+            },
+        };
+        let ok = !cross_site(req)
+            && matches!((&expected, &sent), (Some(e), Some(s)) if constant_time_eq(e.as_bytes(), s.as_bytes()));
         if !ok {
-            if let Ok(uri) = Origin::parse(REJECTED) {
+            let target = if crate::error::wants_json(req) {
+                REJECTED_API
+            } else {
+                REJECTED
+            };
+            if let Ok(uri) = Origin::parse(target) {
+                req.set_method(Method::Post);
                 req.set_uri(uri);
             }
         }
@@ -111,6 +153,12 @@ pub fn strip_field(body: &str) -> &str {
 
 #[post("/__csrf-refuse")]
 pub fn rejected() -> Error {
+    Error::CsrfRejected
+}
+
+/// The same refusal, answered in JSON.
+#[post("/api/__csrf-refuse")]
+pub fn rejected_api() -> Error {
     Error::CsrfRejected
 }
 

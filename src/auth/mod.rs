@@ -1,68 +1,72 @@
-//! Sessions and the request guard that tells who is asking.
-//!
-//! For now a session is opened by the development sign-in only; city sign-in (OIDC) and the
-//! partners' one-time links come with the identity work and will open the same session.
+//! Sessions and the request guards that tell who is asking: a person with a session
+//! (`CurrentUser` and the role guards), or a machine with an API token (`ApiCaller`).
+//! Sessions are opened by the development sign-in, the partners' one-time links and the
+//! city sign-in (OIDC), and live on the server (`sessions.rs`).
 
 pub mod csrf;
 pub mod links;
 pub mod oidc;
 pub mod ratelimit;
 pub mod routes;
+pub mod sessions;
 pub mod tokens;
 
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Instant;
 
-use chrono::{Duration, Utc};
 use rocket::http::{Cookie, CookieJar, SameSite, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use uuid::Uuid;
 
+use crate::config::Config;
 use crate::db::Db;
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::people::{store, Role, User};
 use tokens::ApiToken;
 
 /// Name of the private (encrypted, authenticated) session cookie.
 pub const SESSION_COOKIE: &str = "reperes_session";
-/// How long a session lasts.
+/// How long a session lasts at most.
 pub const SESSION_HOURS: i64 = 10;
 
-/// Opens a session for `user`. The cookie holds the user id and the end of the session,
-/// both checked on every request.
-pub fn open_session(cookies: &CookieJar<'_>, user: &User) {
-    let expires = Utc::now() + Duration::hours(SESSION_HOURS);
-    let value = format!("{}|{}", user.id, expires.timestamp());
-    let cookie = Cookie::build((SESSION_COOKIE, value))
+/// Opens a session for `user` on the server and puts its id in the private cookie.
+pub async fn open_session(db: &Db, cookies: &CookieJar<'_>, user: &User) -> Result<()> {
+    let id = sessions::open(db, user.id, crate::db::now(), SESSION_HOURS).await?;
+    let cookie = Cookie::build((SESSION_COOKIE, id.to_string()))
         .http_only(true)
         .same_site(SameSite::Lax)
         .path("/")
         .max_age(rocket::time::Duration::hours(SESSION_HOURS));
     cookies.add_private(cookie);
+    Ok(())
 }
 
-/// Ends the session; returns the user whose session it was.
-pub fn close_session(cookies: &CookieJar<'_>) -> Option<Uuid> {
-    let user = session_user(cookies);
+/// Ends the session of this browser, on the server and in the browser; returns the user
+/// whose session it was.
+pub async fn close_session(
+    db: &Db,
+    cookies: &CookieJar<'_>,
+    cache: &UserCache,
+) -> Result<Option<Uuid>> {
+    let id = session_id(cookies);
     cookies.remove_private(Cookie::build(SESSION_COOKIE).path("/"));
-    user
+    let Some(id) = id else { return Ok(None) };
+    cache.forget(id);
+    let user = sessions::find(db, id).await?.map(|s| s.user_id);
+    sessions::end(db, id, crate::db::now(), sessions::EndReason::Logout).await?;
+    Ok(user)
 }
 
-/// The user id of a valid, unexpired session cookie.
-fn session_user(cookies: &CookieJar<'_>) -> Option<Uuid> {
-    let cookie = cookies.get_private(SESSION_COOKIE)?;
-    let (id, expires) = cookie.value().split_once('|')?;
-    let expires: i64 = expires.parse().ok()?;
-    if expires <= Utc::now().timestamp() {
-        return None;
-    }
-    Uuid::parse_str(id).ok()
+/// The session id of the cookie, if it holds one.
+fn session_id(cookies: &CookieJar<'_>) -> Option<Uuid> {
+    Uuid::parse_str(cookies.get_private(SESSION_COOKIE)?.value()).ok()
 }
 
-/// Recently loaded users, so that a page does not read the same user row on every request.
-/// An entry lives a few seconds: a role change or a deactivation takes effect within that
-/// time on every instance, without any invalidation message between instances.
+/// Recently checked sessions with their user, so that a page does not read the session and
+/// user rows on every request. An entry lives a few seconds: a session ended or a role
+/// changed on another instance takes effect there within that time; on this instance the
+/// entries are dropped at once.
 pub struct UserCache {
     entries: RwLock<HashMap<Uuid, (Instant, User)>>,
     ttl: std::time::Duration,
@@ -79,24 +83,36 @@ impl UserCache {
         }
     }
 
-    pub fn get(&self, id: Uuid) -> Option<User> {
+    /// The user of a session checked less than the time-to-live ago.
+    pub fn get(&self, session: Uuid) -> Option<User> {
         let entries = self.entries.read().ok()?;
-        let (at, user) = entries.get(&id)?;
+        let (at, user) = entries.get(&session)?;
         (at.elapsed() < self.ttl).then(|| user.clone())
     }
 
-    pub fn put(&self, user: &User) {
+    pub fn put(&self, session: Uuid, user: &User) {
+        if self.ttl.is_zero() {
+            return;
+        }
         if let Ok(mut entries) = self.entries.write() {
             if entries.len() >= Self::MAX_ENTRIES {
                 entries.clear();
             }
-            entries.insert(user.id, (Instant::now(), user.clone()));
+            entries.insert(session, (Instant::now(), user.clone()));
         }
     }
 
-    pub fn forget(&self, id: Uuid) {
+    /// Drops one session.
+    pub fn forget(&self, session: Uuid) {
         if let Ok(mut entries) = self.entries.write() {
-            entries.remove(&id);
+            entries.remove(&session);
+        }
+    }
+
+    /// Drops every session of a user (role change, deactivation, logout everywhere).
+    pub fn forget_user(&self, user: Uuid) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.retain(|_, (_, u)| u.id != user);
         }
     }
 }
@@ -122,23 +138,24 @@ impl<'r> FromRequest<'r> for CurrentUser {
             Some(Outcome::Forward(f)) => return Outcome::Forward(f),
             None => {}
         }
-        let Some(id) = session_user(req.cookies()) else {
+        let Some(session) = session_id(req.cookies()) else {
             return Outcome::Error((Status::Unauthorized, Error::Unauthorized));
         };
         let cache = req.rocket().state::<UserCache>();
-        if let Some(user) = cache.and_then(|c| c.get(id)) {
+        if let Some(user) = cache.and_then(|c| c.get(session)) {
             return Outcome::Success(CurrentUser(user));
         }
-        let Some(db) = req.rocket().state::<Db>() else {
+        let (Some(db), Some(config)) = (req.rocket().state::<Db>(), req.rocket().state::<Config>())
+        else {
             return Outcome::Error((
                 Status::InternalServerError,
                 Error::Internal("no database".into()),
             ));
         };
-        match store::find(db, id).await {
+        match load_session(db, config, session).await {
             Ok(Some(user)) => {
                 if let Some(c) = cache {
-                    c.put(&user);
+                    c.put(session, &user);
                 }
                 Outcome::Success(CurrentUser(user))
             }
@@ -149,6 +166,25 @@ impl<'r> FromRequest<'r> for CurrentUser {
             }
         }
     }
+}
+
+/// The active user of an open session, recording the activity (at most once a minute).
+async fn load_session(db: &Db, config: &Config, session: Uuid) -> Result<Option<User>> {
+    let now = crate::db::now();
+    let idle = chrono::Duration::minutes(config.session_idle_minutes.max(1));
+    let Some(row) = sessions::find(db, session).await? else {
+        return Ok(None);
+    };
+    if !sessions::alive(&row, now, idle) {
+        return Ok(None);
+    }
+    let Some(user) = store::find(db, row.user_id).await? else {
+        return Ok(None);
+    };
+    if now - row.last_seen_at > chrono::Duration::seconds(sessions::TOUCH_EVERY_SECONDS) {
+        sessions::touch(db, session, now).await?;
+    }
+    Ok(Some(user))
 }
 
 /// The API token of an `Authorization: Bearer …` header: `None` without such a header,

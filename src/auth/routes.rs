@@ -28,12 +28,14 @@ pub fn routes() -> Vec<Route> {
     let mut r = routes![
         login_page,
         logout,
+        logout_everywhere,
         request_link,
         link_page,
         use_link,
         oidc_login,
         oidc_callback,
-        super::csrf::rejected
+        super::csrf::rejected,
+        super::csrf::rejected_api
     ];
     if DEV_LOGIN {
         r.extend(routes![dev_login]);
@@ -120,7 +122,7 @@ async fn dev_login(
             form.email
         )));
     };
-    open_session(cookies, &user);
+    open_session(db, cookies, &user).await?;
     audit::store::record(
         db,
         Event::by(Some(&user), Kind::SignIn, &user.email)
@@ -139,12 +141,39 @@ async fn logout(
     user: Option<CurrentUser>,
     ip: Option<IpAddr>,
 ) -> Result<Redirect> {
-    if let Some(id) = close_session(cookies) {
-        cache.forget(id);
-    }
+    close_session(db, cookies, cache).await?;
     if let Some(CurrentUser(u)) = user {
         audit::store::record(db, Event::by(Some(&u), Kind::SignOut, &u.email).client(ip)).await?;
     }
+    Ok(Redirect::to("/connexion"))
+}
+
+/// Ends every session of the signed-in person, on every device.
+#[post("/auth/deconnexion-partout")]
+async fn logout_everywhere(
+    db: &State<Db>,
+    cookies: &CookieJar<'_>,
+    cache: &State<UserCache>,
+    user: CurrentUser,
+    ip: Option<IpAddr>,
+) -> Result<Redirect> {
+    let u = user.0;
+    let ended = super::sessions::end_all(
+        db,
+        u.id,
+        crate::db::now(),
+        super::sessions::EndReason::LogoutEverywhere,
+    )
+    .await?;
+    cache.forget_user(u.id);
+    cookies.remove_private(Cookie::build(super::SESSION_COOKIE).path("/"));
+    audit::store::record(
+        db,
+        Event::by(Some(&u), Kind::SignOut, &u.email)
+            .details(format!("partout ({ended} session(s))"))
+            .client(ip),
+    )
+    .await?;
     Ok(Redirect::to("/connexion"))
 }
 
@@ -210,7 +239,7 @@ async fn use_link(
     let refusal = match links::consume(db, token).await? {
         Ok(user_id) => match store::find(db, user_id).await? {
             Some(user) => {
-                open_session(cookies, &user);
+                open_session(db, cookies, &user).await?;
                 audit::store::record(
                     db,
                     Event::by(Some(&user), Kind::SignIn, &user.email)
@@ -276,6 +305,7 @@ async fn oidc_callback(
     db: &State<Db>,
     oidc: &State<Option<Oidc>>,
     cookies: &CookieJar<'_>,
+    cache: &State<UserCache>,
     ip: Option<IpAddr>,
     code: Option<&str>,
     state: Option<&str>,
@@ -374,8 +404,17 @@ async fn oidc_callback(
                         .client(ip),
                 )
                 .await?;
+                // A role that changes ends the person's other sessions.
+                super::sessions::end_all(
+                    db,
+                    user.id,
+                    crate::db::now(),
+                    super::sessions::EndReason::RoleChanged,
+                )
+                .await?;
+                cache.forget_user(user.id);
             }
-            open_session(cookies, &user);
+            open_session(db, cookies, &user).await?;
             audit::store::record(
                 db,
                 Event::by(Some(&user), Kind::SignIn, &user.email)

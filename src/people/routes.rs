@@ -158,7 +158,7 @@ async fn set_role(
     let role = Role::parse(form.role)
         .ok_or_else(|| Error::Unprocessable(format!("Rôle inconnu : « {} ».", form.role)))?;
     let before = store::set_role(db, person.id, role).await?;
-    cache.forget(person.id);
+    cache.forget_user(person.id);
     if before.as_deref() != Some(role.code()) {
         audit::store::record(
             db,

@@ -269,14 +269,20 @@ pub async fn person(db: &Db, id: Uuid) -> Result<Option<PersonRow>> {
     )
 }
 
-/// Sets a user's role; returns the previous one.
+/// Sets a user's role; returns the previous one. A change ends the person's sessions in the
+/// same transaction: they sign in again with their new rights.
 pub async fn set_role(db: &Db, id: Uuid, role: Role) -> Result<Option<String>> {
+    let now = db::now();
     on_db!(db, pool => {
         let mut tx = pool.begin_write().await?;
+        let conn = tx.conn();
         let before: Option<String> = sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
-            .bind(id).fetch_optional(tx.conn()).await?;
+            .bind(id).fetch_optional(&mut *conn).await?;
         sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
-            .bind(role.code()).bind(id).execute(tx.conn()).await?;
+            .bind(role.code()).bind(id).execute(&mut *conn).await?;
+        if before.as_deref() != Some(role.code()) {
+            crate::auth::sessions::end_all_sessions!(conn, id, now, crate::auth::sessions::EndReason::RoleChanged)?;
+        }
         tx.commit().await?;
         Ok(before)
     })
@@ -449,6 +455,7 @@ pub async fn apply_import(
         }
         for (id, _) in &plan.deactivate {
             sqlx::query("UPDATE users SET active = FALSE WHERE id = $1").bind(*id).execute(&mut *conn).await?;
+            crate::auth::sessions::end_all_sessions!(conn, *id, now, crate::auth::sessions::EndReason::Deactivated)?;
         }
         crate::audit::store::insert_event!(conn, event, now)?;
         tx.commit().await?;

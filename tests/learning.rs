@@ -15,7 +15,58 @@ on_both!(
     double_submission_records_one_result,
     prerequisites_are_enforced,
     reload_shows_the_same_attempt,
+    simultaneous_starts_spend_one_attempt_in_pages_and_api,
 );
+
+async fn attempts_in_db(app: &TestApp) -> i64 {
+    reperes::on_db!(app.database(), pool => sqlx::query_scalar("SELECT COUNT(*) FROM attempts")
+        .fetch_one(pool).await)
+    .unwrap()
+}
+
+/// A double click on « Commencer le quiz » (twenty clicks at once) and a client calling
+/// the API twice: one attempt, the same one, every time.
+async fn simultaneous_starts_spend_one_attempt_in_pages_and_api(app: TestApp) {
+    app.login(CAMILLE).await;
+    read_lessons(&app, "base", 2).await;
+    let body = app.with_csrf("").await;
+    let clicks = (0..20).map(|_| {
+        app.client
+            .post("/modules/base/quiz")
+            .header(ContentType::Form)
+            .body(body.clone())
+            .dispatch()
+    });
+    let answers = rocket::futures::future::join_all(clicks).await;
+    let targets: std::collections::BTreeSet<String> = answers
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status(), Status::SeeOther);
+            location(r)
+        })
+        .collect();
+    assert_eq!(targets.len(), 1, "every click leads to the same attempt");
+    assert_eq!(attempts_in_db(&app).await, 1);
+
+    // The API resumes it too: 200 with the same attempt, nothing spent.
+    let (status, first) = app.post_json("/api/v1/modules/base/attempts", "").await;
+    assert_eq!(status, Status::Ok);
+    let id = first["attempt_id"].as_str().unwrap();
+    assert!(targets.iter().next().unwrap().ends_with(id));
+    let token = app.csrf().await;
+    let calls = (0..20).map(|_| {
+        app.client
+            .post("/api/v1/modules/base/attempts")
+            .header(rocket::http::Header::new("X-CSRF-Token", token.clone()))
+            .dispatch()
+    });
+    for r in rocket::futures::future::join_all(calls).await {
+        assert_eq!(r.status(), Status::Ok);
+    }
+    assert_eq!(attempts_in_db(&app).await, 1);
+    let (_, module) = app.get_json("/api/v1/modules/base").await;
+    assert_eq!(module["module"]["attempts_used"], 1, "{module}");
+}
 
 async fn read_lessons(app: &TestApp, module: &str, count: usize) {
     for n in 1..=count {

@@ -69,9 +69,9 @@ pub fn document() -> Value {
             }},
             "/modules/{slug}/attempts": { "post": {
                 "summary": "Commencer une tentative de quiz",
-                "description": "Tire les questions dans les réserves du module et les mélange. Refusé (409) si les leçons ne sont pas toutes lues, si un prérequis manque ou si les tentatives sont épuisées.",
+                "description": "Tire les questions dans les réserves du module et les mélange. Si une tentative est déjà ouverte sur ce module, la renvoie (200) au lieu d'en commencer une autre : un second appel ne consomme pas de tentative. Refusé (409) si les leçons ne sont pas toutes lues, si un prérequis manque ou si les tentatives sont épuisées.",
                 "parameters": [slug],
-                "responses": with_errors(json!({ "201": ok("Attempt", "Tentative créée, sans données de correction") }), &[("409", "Tentative impossible, avec la raison")])
+                "responses": with_errors(json!({ "201": ok("Attempt", "Tentative créée, sans données de correction"), "200": ok("Attempt", "Tentative déjà ouverte, reprise") }), &[("409", "Tentative impossible, avec la raison")])
             }},
             "/attempts/{id}": { "get": {
                 "summary": "Une tentative : ses questions si elle est ouverte, son résultat si elle est soumise",

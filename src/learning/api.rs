@@ -74,10 +74,14 @@ async fn create_attempt(
     user: CurrentUser,
     slug: &str,
 ) -> Result<(Status, Value)> {
-    let id = flow::start_attempt(db, catalog, &user.0, slug).await?;
-    let attempt = flow::attempt_of(db, &user.0, id).await?;
+    let started = flow::start_attempt(db, catalog, &user.0, slug).await?;
+    let attempt = flow::attempt_of(db, &user.0, started.id()).await?;
     let view = flow::attempt_view(&attempt, &flow::title_of(catalog, slug))?;
-    Ok((Status::Created, json!(view)))
+    let status = match started {
+        flow::Started::New(_) => Status::Created,
+        flow::Started::Resumed(_) => Status::Ok,
+    };
+    Ok((status, json!(view)))
 }
 
 /// An attempt: its questions while open, its result once submitted.

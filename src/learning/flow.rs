@@ -222,9 +222,31 @@ pub async fn open_lesson(
     })
 }
 
-/// Starts a new attempt on a module, after checking prerequisites, lessons and the limit.
-pub async fn start_attempt(db: &Db, catalog: &Catalog, user: &User, slug: &str) -> Result<Uuid> {
+/// A started quiz: a new attempt, or the one already open on the module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    New(Uuid),
+    Resumed(Uuid),
+}
+
+impl Started {
+    pub fn id(self) -> Uuid {
+        match self {
+            Started::New(id) | Started::Resumed(id) => id,
+        }
+    }
+}
+
+/// Starts the quiz of a module for pages and API alike: resumes the attempt already open
+/// (a double click, a second API call, a return to the module page never spends an
+/// attempt), or starts a new one after checking prerequisites, lessons and the limit. The
+/// open attempt is looked for again inside the write transaction, under the lock that
+/// guards the limit, so simultaneous starts give one attempt.
+pub async fn start_attempt(db: &Db, catalog: &Catalog, user: &User, slug: &str) -> Result<Started> {
     let module = module_for(catalog, user, slug)?;
+    if let Some(id) = store::open_attempt(db, user.id, slug).await? {
+        return Ok(Started::Resumed(id));
+    }
     let state = one_module(db, catalog, user, slug).await?;
     if let Some(reason) = state.quiz_blocked_reason {
         return Err(Error::Conflict(reason));
@@ -243,7 +265,8 @@ pub async fn start_attempt(db: &Db, catalog: &Catalog, user: &User, slug: &str) 
     )
     .await?
     {
-        CreateOutcome::Created(id) => Ok(id),
+        CreateOutcome::Created(id) => Ok(Started::New(id)),
+        CreateOutcome::Resumed(id) => Ok(Started::Resumed(id)),
         CreateOutcome::NoAttemptLeft => Err(Error::Conflict(
             super::StartRefusal::NoAttemptLeft.message(),
         )),

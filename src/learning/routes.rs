@@ -127,11 +127,7 @@ async fn start_quiz(
     user: CurrentUser,
     slug: &str,
 ) -> Result<Redirect> {
-    flow::module_for(catalog, &user.0, slug)?;
-    let id = match super::store::open_attempt(db, user.0.id, slug).await? {
-        Some(id) => id,
-        None => flow::start_attempt(db, catalog, &user.0, slug).await?,
-    };
+    let id = flow::start_attempt(db, catalog, &user.0, slug).await?.id();
     Ok(Redirect::to(format!("/tentatives/{id}")))
 }
 

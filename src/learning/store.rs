@@ -215,6 +215,9 @@ pub struct NewAttempt<'a> {
 /// Why an attempt was not created.
 pub enum CreateOutcome {
     Created(Uuid),
+    /// An attempt on this module was already open (a double click, a second API call):
+    /// it is returned, and no attempt is spent.
+    Resumed(Uuid),
     /// The attempt limit was reached, checked under the write lock.
     NoAttemptLeft,
 }
@@ -232,6 +235,14 @@ pub async fn create_attempt(db: &Db, new: NewAttempt<'_>) -> Result<CreateOutcom
         // the database write lock).
         sqlx::query("UPDATE users SET active = active WHERE id = $1")
             .bind(new.user).execute(tx.conn()).await?;
+        // Under that lock, so that two simultaneous starts cannot both miss an open attempt.
+        let open: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM attempts WHERE user_id = $1 AND module_slug = $2 AND submitted_at IS NULL
+             ORDER BY started_at DESC LIMIT 1"
+        ).bind(new.user).bind(slug).fetch_optional(tx.conn()).await?;
+        if let Some(open) = open {
+            return Ok(CreateOutcome::Resumed(open));
+        }
         if let Some(max) = new.module.attempts_allowed {
             let used: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM attempts a WHERE a.user_id = $1 AND a.module_slug = $2

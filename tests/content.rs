@@ -1,5 +1,6 @@
-//! The training content: the nine modules of the catalogue keep their shape, so that
-//! content cannot silently shrink. Pure file checks, no database.
+//! The training content: the eleven modules of the catalogue keep their shape, so that
+//! content cannot silently shrink, and their questions test judgement rather than
+//! guessing. Pure file checks, no database.
 
 use std::path::PathBuf;
 
@@ -24,6 +25,16 @@ const MODULES: &[(&str, &[&str], u32)] = &[
         &["rh", "encadrement", "tous"],
         24,
     ),
+    (
+        "jeunesse-sport-culture",
+        &["accueil", "partenaire", "tous"],
+        36,
+    ),
+    (
+        "logement-sans-discrimination",
+        &["social", "partenaire", "accueil"],
+        36,
+    ),
     ("recruter-sans-discriminer", &["rh", "encadrement"], 24),
     ("reperer-et-orienter", &["social", "partenaire"], 36),
     ("sexisme-et-harcelement", &["tous"], 36),
@@ -31,7 +42,7 @@ const MODULES: &[(&str, &[&str], u32)] = &[
 ];
 
 #[test]
-fn the_catalogue_holds_the_nine_modules_with_their_counts() {
+fn the_catalogue_holds_the_eleven_modules_with_their_counts() {
     let catalog = catalog::load(&root("courses")).unwrap_or_else(|problems| {
         panic!(
             "invalid catalogue:\n{}",
@@ -149,6 +160,247 @@ fn the_sample_modules_stay_valid() {
         .map(|k| format!("{k:?}"))
         .collect();
     assert_eq!(kinds.len(), 4, "every question kind is shown: {kinds:?}");
+}
+
+// ---- Questions that test judgement rather than guessing ---------------------------------
+//
+// The same measures as the review that asked for them: an answer must not be guessable from
+// its length, from absolute words, or from a habit in the number of right answers.
+
+/// Words that make a true/false statement sound false to a guesser.
+const ABSOLUTE_WORDS: &[&str] = &[
+    "jamais",
+    "toujours",
+    "aucun",
+    "aucune",
+    "systématiquement",
+    "obligatoirement",
+    "uniquement",
+    "seul",
+    "seule",
+    "seuls",
+    "seules",
+    "tous",
+    "toutes",
+    "rien",
+];
+const ABSOLUTE_PHRASES: &[&str] = &["ne peut pas", "ne peuvent pas"];
+/// Prompts that ask to recall a figure or a date.
+const RECALL_PHRASES: &[&str] = &[
+    "combien",
+    "quel montant",
+    "quelle année",
+    "quelle date",
+    "quel délai",
+    "quelle amende",
+    "quelle peine",
+    "quel pourcentage",
+    "quelle part",
+];
+
+/// Lower-case words of a text, joined by single spaces and padded, for whole-word search.
+fn words(text: &str) -> String {
+    let lower = text.to_lowercase();
+    let joined = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!(" {joined} ")
+}
+
+fn has_any(text: &str, single: &[&str], phrases: &[&str]) -> bool {
+    let w = words(text);
+    single
+        .iter()
+        .chain(phrases)
+        .any(|p| w.contains(&format!(" {p} ")))
+}
+
+/// Whether a right option is the longest (or tied for it).
+fn right_is_longest(q: &catalog::Question) -> bool {
+    let len = |o: &catalog::Choice| o.text.chars().count();
+    let max = q.options.iter().map(len).max().unwrap_or(0);
+    q.options.iter().any(|o| o.correct && len(o) == max)
+}
+
+#[test]
+fn the_questions_test_judgement_rather_than_guessing() {
+    let catalog = catalog::load(&root("courses")).expect("valid catalogue");
+    let mut problems = Vec::new();
+    let mut seen: std::collections::HashMap<String, String> = Default::default();
+    let (mut absolute_true, mut absolute_false) = (0usize, 0usize);
+    let mut right_counts = std::collections::BTreeSet::new();
+    for m in catalog.modules() {
+        let slug = &m.slug;
+        let qs: Vec<_> = m.quiz.pools.iter().flat_map(|p| &p.questions).collect();
+        let of = |k: Kind| qs.iter().filter(move |q| q.kind == k);
+
+        for (kind, name) in [
+            (Kind::Scenario, "scenarios"),
+            (Kind::Single, "single-choice questions"),
+        ] {
+            let total = of(kind).count();
+            let longest: Vec<_> = of(kind)
+                .filter(|q| right_is_longest(q))
+                .map(|q| q.id.as_str())
+                .collect();
+            if longest.len() * 3 > total {
+                problems.push(format!(
+                    "{slug}: the right option is the longest in {} of {total} {name} (a third at most): {longest:?}",
+                    longest.len()
+                ));
+            }
+        }
+
+        let (mut t, mut f) = (0usize, 0usize);
+        for q in of(Kind::TrueFalse) {
+            if has_any(&q.prompt, ABSOLUTE_WORDS, ABSOLUTE_PHRASES) {
+                // The loaded « Vrai » option is correct when the statement is true.
+                if q.options[0].correct {
+                    t += 1
+                } else {
+                    f += 1
+                }
+            }
+        }
+        if t.abs_diff(f) > 1 {
+            problems.push(format!(
+                "{slug}: absolute words in {t} true and {f} false statements (they must appear about as often)"
+            ));
+        }
+        absolute_true += t;
+        absolute_false += f;
+
+        let counts: Vec<usize> = of(Kind::Multiple)
+            .map(|q| q.options.iter().filter(|o| o.correct).count())
+            .collect();
+        right_counts.extend(counts.iter().copied());
+        if counts.len() >= 2 && counts.iter().all(|c| *c == counts[0]) {
+            problems.push(format!(
+                "{slug}: every multiple-choice question has {} right answers (vary them from 1 to 4)",
+                counts[0]
+            ));
+        }
+        if counts.iter().any(|c| *c > 4) {
+            problems.push(format!(
+                "{slug}: more than 4 right answers in a multiple-choice question"
+            ));
+        }
+
+        let scenarios = of(Kind::Scenario).count();
+        let quoting: Vec<_> = of(Kind::Scenario)
+            .filter(|q| {
+                let s = q.situation.as_deref().unwrap_or("");
+                s.contains('«') || s.contains('“') || s.contains('"')
+            })
+            .map(|q| q.id.as_str())
+            .collect();
+        if quoting.len() * 2 > scenarios {
+            problems.push(format!(
+                "{slug}: {} of {scenarios} scenarios quote a remark; at least half must not: {quoting:?}",
+                quoting.len()
+            ));
+        }
+
+        let recall: Vec<_> = qs
+            .iter()
+            .filter(|q| has_any(&q.prompt, RECALL_PHRASES, &[]))
+            .map(|q| q.id.as_str())
+            .collect();
+        if recall.len() > 2 {
+            problems.push(format!(
+                "{slug}: {} recall questions on figures or dates (2 at most): {recall:?}",
+                recall.len()
+            ));
+        }
+
+        for q in &qs {
+            let key = words(q.situation.as_deref().unwrap_or(&q.prompt));
+            if let Some(other) = seen.get(&key) {
+                if other != slug {
+                    problems.push(format!("{slug}/{}: the same question is in {other}", q.id));
+                }
+            } else {
+                seen.insert(key, slug.clone());
+            }
+        }
+    }
+    if absolute_true.abs_diff(absolute_false) > 2 {
+        problems.push(format!(
+            "catalogue: absolute words in {absolute_true} true and {absolute_false} false statements"
+        ));
+    }
+    for n in 1..=4 {
+        if !right_counts.contains(&n) {
+            problems.push(format!(
+                "catalogue: no multiple-choice question with {n} right answer(s)"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+#[test]
+fn french_spacing_is_applied_when_the_catalogue_is_loaded() {
+    let catalog = catalog::load(&root("courses")).expect("valid catalogue");
+    let breakable = [" ?", " !", " ;", " :", "« ", " »"];
+    for m in catalog.modules() {
+        let mut texts = vec![m.title.clone(), m.summary.clone()];
+        texts.extend(m.lessons.iter().map(|l| l.html.clone()));
+        for q in m.quiz.pools.iter().flat_map(|p| &p.questions) {
+            texts.push(q.prompt.clone());
+            texts.extend(q.situation.clone());
+            for o in &q.options {
+                texts.push(o.text.clone());
+                texts.push(o.explanation.clone());
+            }
+        }
+        for t in texts {
+            for b in breakable {
+                assert!(!t.contains(b), "{}: breakable space in {b:?}: {t}", m.slug);
+            }
+        }
+    }
+}
+
+#[test]
+fn one_inclusive_writing_rule_and_no_anglicism_in_content_and_pages() {
+    // The French content: the module folders (not the English authors' README) and pages.
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root("courses"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .flat_map(|m| walk(&m))
+        .collect();
+    files.extend(walk(&root("templates")));
+    files.push(root("src/people/mod.rs"));
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let chars: Vec<char> = text.chars().collect();
+        for w in chars.windows(3) {
+            assert!(
+                !(w[0].is_alphabetic() && w[1] == '·' && w[2].is_alphabetic()),
+                "{}: middle dot inside a word ({}{}{}): write both forms in full or an epicene word",
+                path.display(),
+                w[0],
+                w[1],
+                w[2]
+            );
+        }
+        if path.extension().is_some_and(|e| e == "rs") {
+            continue;
+        }
+        let w = words(&text);
+        for anglicism in ["manager", "managers", "check list", "checklist"] {
+            assert!(
+                !w.contains(&format!(" {anglicism} ")),
+                "{}: « {anglicism} » (write « encadrant », « encadrante » or « liste de contrôle »)",
+                path.display()
+            );
+        }
+    }
 }
 
 fn walk(dir: &std::path::Path) -> Vec<PathBuf> {

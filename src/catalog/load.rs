@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use super::markdown::{self, LessonDoc};
+use super::typography::french;
 use super::{Audience, Catalog, Choice, Grade, Kind, Lesson, Module, Pool, Question, Quiz};
 
 /// One problem found in a course file, printed as `path:line: message`.
@@ -458,8 +459,8 @@ fn load_module(folder: &Path, problems: &mut Vec<Problem>) -> Option<Module> {
     let version = hex::encode(&hasher.finalize()[..8]);
     Some(Module {
         slug,
-        title: raw.title.into_inner(),
-        summary: raw.summary.into_inner(),
+        title: french(raw.title.get_ref()),
+        summary: french(raw.summary.get_ref()),
         audiences,
         territorial_axes,
         equality_axes,
@@ -577,7 +578,7 @@ fn check_question(
             return None;
         };
         let explanation = match &q.explanation {
-            Some(e) if !e.get_ref().trim().is_empty() => e.get_ref().clone(),
+            Some(e) if !e.get_ref().trim().is_empty() => french(e.get_ref()),
             _ => {
                 rep.at(
                     at,
@@ -620,8 +621,8 @@ fn check_question(
     (rep.count == start).then(|| Question {
         id,
         kind,
-        prompt: q.prompt.into_inner(),
-        situation: q.situation.map(Spanned::into_inner),
+        prompt: french(&q.prompt.into_inner()),
+        situation: q.situation.map(|s| french(s.get_ref())),
         options,
     })
 }
@@ -717,10 +718,10 @@ fn check_options(
         };
         options.push(Choice {
             id: oid,
-            text: o.text.into_inner(),
+            text: french(o.text.get_ref()),
             correct,
             grade,
-            explanation,
+            explanation: french(&explanation),
         });
     }
     let correct = options.iter().filter(|o| o.correct).count();

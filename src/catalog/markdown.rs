@@ -17,10 +17,12 @@ fn options() -> Options {
     Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_SMART_PUNCTUATION
 }
 
-/// Neutralises raw HTML: it becomes visible text, escaped by the renderer.
+/// Neutralises raw HTML (it becomes visible text, escaped by the renderer) and applies the
+/// French spacing rules to running text (not to code or link targets).
 fn safe(event: Event<'_>) -> Event<'_> {
     match event {
         Event::Html(s) | Event::InlineHtml(s) => Event::Text(s),
+        Event::Text(s) => Event::Text(super::typography::french(&s).into()),
         other => other,
     }
 }
@@ -63,7 +65,7 @@ pub(crate) fn parse_lesson(text: &str) -> Result<LessonDoc, (usize, String)> {
             _ => {}
         }
     }
-    let title = title.trim().to_string();
+    let title = super::typography::french(title.trim());
     if title.is_empty() {
         return Err((1, "the lesson title is empty".into()));
     }
@@ -108,6 +110,27 @@ mod tests {
         assert!(!doc.html.contains("<script>"));
         assert!(doc.html.contains("<h2>Partie</h2>"));
         assert_eq!(doc.minutes, 1);
+    }
+
+    #[test]
+    fn running_text_gets_french_spacing_but_code_does_not() {
+        let doc = parse_lesson(
+            "# Quoi ?\n\nVrai ? « Oui » : voir `a ?` et [lien](https://x.fr/?q=1 \"t\").\n",
+        )
+        .unwrap();
+        assert_eq!(doc.title, "Quoi\u{202f}?");
+        assert!(
+            doc.html
+                .contains("Vrai\u{202f}? «\u{a0}Oui\u{a0}»\u{a0}: voir"),
+            "{}",
+            doc.html
+        );
+        assert!(doc.html.contains("<code>a ?</code>"), "{}", doc.html);
+        assert!(
+            doc.html.contains("href=\"https://x.fr/?q=1\""),
+            "{}",
+            doc.html
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod load;
 mod markdown;
+pub mod typography;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -49,12 +49,12 @@ impl Role {
 
     pub fn label(self) -> &'static str {
         match self {
-            Role::Learner => "Apprenant·e",
-            Role::Manager => "Encadrant·e",
+            Role::Learner => "Apprenant ou apprenante",
+            Role::Manager => "Encadrant ou encadrante",
             Role::Hr => "Ressources humaines",
-            Role::Trainer => "Formateur·rice",
-            Role::PartnerReferent => "Référent·e partenaire",
-            Role::Admin => "Administrateur·rice",
+            Role::Trainer => "Formateur ou formatrice",
+            Role::PartnerReferent => "Référent ou référente partenaire",
+            Role::Admin => "Administrateur ou administratrice",
         }
     }
 }

@@ -11,6 +11,7 @@ use serde_json::json;
 const REDIRECT: &str = "http://127.0.0.1:8000/auth/oidc/callback";
 
 on_both!(
+    a_wide_csv_header_gets_a_bounded_answer,
     directory_import_page_and_cli_rules,
     api_tokens,
     audit_log_is_append_only,
@@ -311,6 +312,42 @@ async fn upload(app: &TestApp, csv: &str, dry_run: bool) -> (Status, String) {
         .await;
     let status = res.status();
     (status, res.into_string().await.unwrap_or_default())
+}
+
+/// A 1 MB upload of `a,a,a,…` (and one of many bad lines with long values): a short page,
+/// nothing imported.
+async fn a_wide_csv_header_gets_a_bounded_answer(app: TestApp) {
+    app.login(KARIM).await;
+    let before = count_directory(&app).await;
+    let wide = "a,".repeat(512 * 1024);
+    let (status, page) = upload(&app, &wide, false).await;
+    assert_eq!(
+        status,
+        Status::UnprocessableEntity,
+        "{}",
+        &page[..page.len().min(500)]
+    );
+    assert!(page.len() < 20_000, "a {} byte page", page.len());
+    assert!(
+        page.contains("at most 40 are accepted"),
+        "{}",
+        &page[..page.len().min(2000)]
+    );
+
+    let long = "x".repeat(2_000);
+    let mut file = format!("{HEADER}\n");
+    for i in 0..400 {
+        file.push_str(&format!("M{i};{long};N;P;Ville/S;tous;;2020-01-01;;\n"));
+    }
+    let (status, page) = upload(&app, &file, false).await;
+    assert_eq!(status, Status::UnprocessableEntity);
+    assert!(page.len() < 100_000, "a {} byte page", page.len());
+    assert!(
+        page.contains("300 more problems"),
+        "{}",
+        &page[..page.len().min(2000)]
+    );
+    assert_eq!(count_directory(&app).await, before, "nothing imported");
 }
 
 async fn count_directory(app: &TestApp) -> (i64, i64) {

@@ -106,7 +106,37 @@ fn plausible_email(s: &str) -> bool {
         && s.len() <= 254
 }
 
-/// Parses the file; every bad line is reported, none is kept when any is bad.
+/// Columns a file may have at most (the known ones, with room for a few extra).
+pub const MAX_COLUMNS: usize = 40;
+/// Problems reported at most; the rest are counted in a last line.
+pub const MAX_ERRORS: usize = 100;
+/// Characters of a file's own text quoted in a message at most.
+const MAX_QUOTED: usize = 60;
+
+/// A piece of the file quoted in a message, cut to a readable length.
+fn quoted(s: &str) -> String {
+    if s.chars().count() <= MAX_QUOTED {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(MAX_QUOTED).collect::<String>())
+    }
+}
+
+/// Keeps the first [`MAX_ERRORS`] problems and counts the others in a last line.
+fn capped(mut errors: Vec<LineError>, more: usize) -> Vec<LineError> {
+    if more > 0 {
+        let line = errors.last().map(|e| e.line).unwrap_or(1);
+        errors.push(LineError {
+            line,
+            message: format!("… and {more} more problems not listed (fix these first)"),
+        });
+    }
+    errors
+}
+
+/// Parses the file; every bad line is reported (up to [`MAX_ERRORS`]), none is kept when
+/// any is bad. Sizes are checked before messages are built, so a hostile file (a header of
+/// a million columns) gets a short answer.
 pub fn parse(text: &str) -> Result<Vec<Row>, Vec<LineError>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let first = text.lines().next().unwrap_or("");
@@ -122,6 +152,16 @@ pub fn parse(text: &str) -> Result<Vec<Row>, Vec<LineError>> {
         .from_reader(text.as_bytes());
     let err = |line: usize, message: String| LineError { line, message };
     let headers = match reader.headers() {
+        Ok(h) if h.len() > MAX_COLUMNS => {
+            return Err(vec![err(
+                1,
+                format!(
+                    "the header has {} columns, at most {MAX_COLUMNS} are accepted (expected: {})",
+                    h.len(),
+                    COLUMNS.join(", ")
+                ),
+            )])
+        }
         Ok(h) => h.iter().map(|h| h.to_lowercase()).collect::<Vec<_>>(),
         Err(e) => return Err(vec![err(1, format!("unreadable header: {e}"))]),
     };
@@ -137,13 +177,21 @@ pub fn parse(text: &str) -> Result<Vec<Row>, Vec<LineError>> {
             ));
         }
     }
-    for h in &headers {
-        if !COLUMNS.contains(&h.as_str()) {
-            errors.push(err(
-                1,
-                format!("unknown column \"{h}\" (expected: {})", COLUMNS.join(", ")),
-            ));
-        }
+    let unknown: Vec<String> = headers
+        .iter()
+        .filter(|h| !COLUMNS.contains(&h.as_str()))
+        .map(|h| format!("\"{}\"", quoted(h)))
+        .collect();
+    if !unknown.is_empty() {
+        errors.push(err(
+            1,
+            format!(
+                "unknown column{} {} (expected: {})",
+                if unknown.len() > 1 { "s" } else { "" },
+                unknown.join(", "),
+                COLUMNS.join(", ")
+            ),
+        ));
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -153,12 +201,21 @@ pub fn parse(text: &str) -> Result<Vec<Row>, Vec<LineError>> {
     let mut rows = Vec::new();
     let mut numbers: HashMap<String, usize> = HashMap::new();
     let mut emails: HashMap<String, usize> = HashMap::new();
+    let mut more = 0usize;
+    // Past the cap, problems are only counted: memory stays bounded whatever the file.
+    let mut report = |errors: &mut Vec<LineError>, e: LineError| {
+        if errors.len() < MAX_ERRORS {
+            errors.push(e);
+        } else {
+            more += 1;
+        }
+    };
     for (i, record) in reader.records().enumerate() {
         let line = i + 2;
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                errors.push(err(line, format!("unreadable line: {e}")));
+                report(&mut errors, err(line, format!("unreadable line: {e}")));
                 continue;
             }
         };
@@ -166,10 +223,13 @@ pub fn parse(text: &str) -> Result<Vec<Row>, Vec<LineError>> {
             continue;
         }
         if record.len() != headers.len() {
-            errors.push(err(
-                line,
-                format!("{} fields, the header has {}", record.len(), headers.len()),
-            ));
+            report(
+                &mut errors,
+                err(
+                    line,
+                    format!("{} fields, the header has {}", record.len(), headers.len()),
+                ),
+            );
             continue;
         }
         let get = |c: &str| idx[c].and_then(|i| record.get(i)).unwrap_or("").to_string();
@@ -178,13 +238,16 @@ pub fn parse(text: &str) -> Result<Vec<Row>, Vec<LineError>> {
         if number.is_empty() || number.len() > 32 {
             problems.push("matricule is empty or longer than 32 characters".to_string());
         } else if let Some(first) = numbers.insert(number.clone(), line) {
-            problems.push(format!("matricule {number} already on line {first}"));
+            problems.push(format!(
+                "matricule {} already on line {first}",
+                quoted(&number)
+            ));
         }
         let email = get("courriel").to_lowercase();
         if !plausible_email(&email) {
-            problems.push(format!("invalid e-mail address \"{email}\""));
+            problems.push(format!("invalid e-mail address \"{}\"", quoted(&email)));
         } else if let Some(first) = emails.insert(email.clone(), line) {
-            problems.push(format!("e-mail {email} already on line {first}"));
+            problems.push(format!("e-mail {} already on line {first}", quoted(&email)));
         }
         let (last, given) = (get("nom"), get("prenom"));
         if last.is_empty() || given.is_empty() {
@@ -194,7 +257,8 @@ pub fn parse(text: &str) -> Result<Vec<Row>, Vec<LineError>> {
         let segments: Vec<String> = service.split('/').map(|s| s.trim().to_string()).collect();
         if service.is_empty() || segments.iter().any(|s| s.is_empty()) {
             problems.push(format!(
-                "invalid org unit path \"{service}\" (expected \"Direction/Service\")"
+                "invalid org unit path \"{}\" (expected \"Direction/Service\")",
+                quoted(&service)
             ));
         }
         let mut audiences = Vec::new();
@@ -206,7 +270,8 @@ pub fn parse(text: &str) -> Result<Vec<Row>, Vec<LineError>> {
                 Some(a) if !audiences.contains(&a) => audiences.push(a),
                 Some(_) => {}
                 None => problems.push(format!(
-                    "unknown audience \"{code}\" (expected: {})",
+                    "unknown audience \"{}\" (expected: {})",
+                    quoted(code),
                     Audience::ALL.map(Audience::code).join(", ")
                 )),
             }
@@ -218,7 +283,8 @@ pub fn parse(text: &str) -> Result<Vec<Row>, Vec<LineError>> {
         let hire_date = parse_date(&hire);
         if hire_date.is_none() {
             problems.push(format!(
-                "invalid date_entree \"{hire}\" (expected YYYY-MM-DD or DD/MM/YYYY)"
+                "invalid date_entree \"{}\" (expected YYYY-MM-DD or DD/MM/YYYY)",
+                quoted(&hire)
             ));
         }
         let sex = match get("sexe").to_uppercase().as_str() {
@@ -226,7 +292,10 @@ pub fn parse(text: &str) -> Result<Vec<Row>, Vec<LineError>> {
             "F" => Some("F".to_string()),
             "M" | "H" => Some("M".to_string()),
             other => {
-                problems.push(format!("invalid sexe \"{other}\" (expected F, M or empty)"));
+                problems.push(format!(
+                    "invalid sexe \"{}\" (expected F, M or empty)",
+                    quoted(other)
+                ));
                 None
             }
         };
@@ -235,13 +304,16 @@ pub fn parse(text: &str) -> Result<Vec<Row>, Vec<LineError>> {
             c @ ("A" | "B" | "C") => Some(c.to_string()),
             other => {
                 problems.push(format!(
-                    "invalid categorie \"{other}\" (expected A, B, C or empty)"
+                    "invalid categorie \"{}\" (expected A, B, C or empty)",
+                    quoted(other)
                 ));
                 None
             }
         };
         if !problems.is_empty() {
-            errors.extend(problems.into_iter().map(|m| err(line, m)));
+            for m in problems {
+                report(&mut errors, err(line, m));
+            }
             continue;
         }
         let job = get("fonction");
@@ -261,7 +333,7 @@ pub fn parse(text: &str) -> Result<Vec<Row>, Vec<LineError>> {
     if errors.is_empty() {
         Ok(rows)
     } else {
-        Err(errors)
+        Err(capped(errors, more))
     }
 }
 
@@ -458,6 +530,40 @@ mod tests {
             active: true,
             from_directory,
         }
+    }
+
+    #[test]
+    fn a_hostile_file_gets_a_short_answer() {
+        // A header of 500,000 columns: one line, not one per column.
+        let wide = "a,".repeat(500_000);
+        let errors = parse(&wide).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].message.len() < 300, "{}", errors[0].message);
+        // Thirty-five unknown columns: one line naming them.
+        let header = (0..35)
+            .map(|i| format!("col{i}"))
+            .collect::<Vec<_>>()
+            .join(";");
+        let errors = parse(&format!("{header}\n")).unwrap_err();
+        assert!(errors.len() <= 1 + REQUIRED.len());
+        // 10,000 bad lines with long values: the first hundred, then a count.
+        let long = "x".repeat(10_000);
+        let mut file = format!("{}\n", COLUMNS.join(";"));
+        for i in 0..10_000 {
+            file.push_str(&format!("M{i};{long};N;P;Ville/S;tous;;2020-01-01;;\n"));
+        }
+        let errors = parse(&file).unwrap_err();
+        assert_eq!(errors.len(), MAX_ERRORS + 1);
+        assert!(
+            errors
+                .last()
+                .unwrap()
+                .message
+                .contains("9900 more problems"),
+            "{}",
+            errors.last().unwrap().message
+        );
+        assert!(errors.iter().all(|e| e.message.len() < 400));
     }
 
     #[test]

@@ -18,9 +18,12 @@ for tool in wrk sqlite3; do
   command -v "$tool" >/dev/null || { echo "installing $tool (apt)"; apt-get install -y -qq "$tool" >/dev/null; }
 done
 
-echo "building the release binary (with the development sign-in, for the benchmark only)"
-cargo build --release --locked --features dev-login --quiet
-BIN="$CARGO_TARGET_DIR/release/reperes"
+# Built into a target folder of its own, so that the binary with the development sign-in
+# never sits where a deployment would pick up `target/release/reperes`.
+BENCH_TARGET="${BENCH_TARGET_DIR:-$HOME/.cache/reperes-bench-target}"
+echo "building the benchmark binary (release, with the development sign-in) into $BENCH_TARGET"
+CARGO_TARGET_DIR="$BENCH_TARGET" cargo build --release --locked --features dev-login --quiet
+BIN="$BENCH_TARGET/release/reperes"
 
 WORK="$(mktemp -d)"
 SERVER_PID=""

@@ -71,6 +71,46 @@ fn signing_key(config: &Config) -> Result<certificates::Signer25519, StartError>
     Ok(signer)
 }
 
+/// Whether `url` points at this machine (`localhost`, `127.0.0.0/8`, `[::1]`).
+pub fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        authority.split(':').next().unwrap_or("")
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A build with the development sign-in (debug, or the benchmark's `dev-login` feature)
+/// lets anyone sign in as a demo person: it runs only on demo data, on this machine.
+fn check_dev_login(config: &Config) -> Result<(), StartError> {
+    if !config::DEV_LOGIN {
+        return Ok(());
+    }
+    if !config.demo {
+        return Err(StartError::Settings(
+            "this build has the development sign-in (a debug build, or the `dev-login` feature) and \
+             runs only with the demo data: set `demo = true` (REPERES_DEMO=true), or deploy a release \
+             build without the `dev-login` feature"
+                .into(),
+        ));
+    }
+    if !is_loopback_url(&config.public_url) {
+        return Err(StartError::Settings(format!(
+            "this build has the development sign-in and runs only on this machine, but `public_url` \
+             (REPERES_PUBLIC_URL) is {:?}: use a loopback address (127.0.0.1, localhost), or deploy a \
+             release build without the `dev-login` feature",
+            config.public_url
+        )));
+    }
+    Ok(())
+}
+
 /// Hides the password of a database URL, for messages and logs.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -91,6 +131,7 @@ pub async fn build(figment: Figment) -> Result<Rocket<Build>, StartError> {
     let config: Config = figment
         .extract()
         .map_err(|e| StartError::Settings(e.to_string()))?;
+    check_dev_login(&config)?;
     let catalog = catalog::load(&config.courses_dir).map_err(|problems| {
         StartError::Catalog(
             problems
@@ -138,6 +179,26 @@ pub async fn build(figment: Figment) -> Result<Rocket<Build>, StartError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn loopback_addresses_are_recognised() {
+        for url in [
+            "http://127.0.0.1:8000",
+            "http://localhost",
+            "https://[::1]:8443/app",
+            "http://127.1.2.3",
+        ] {
+            assert!(super::is_loopback_url(url), "{url}");
+        }
+        for url in [
+            "https://reperes.nancy.fr",
+            "http://10.0.0.1:8000",
+            "http://localhost.example.org",
+            "",
+        ] {
+            assert!(!super::is_loopback_url(url), "{url}");
+        }
+    }
+
     #[test]
     fn passwords_are_redacted() {
         assert_eq!(

@@ -11,6 +11,7 @@ use serde_json::json;
 const REDIRECT: &str = "http://127.0.0.1:8000/auth/oidc/callback";
 
 on_both!(
+    the_development_sign_in_opens_demo_accounts_only,
     a_wide_csv_header_gets_a_bounded_answer,
     directory_import_page_and_cli_rules,
     api_tokens,
@@ -312,6 +313,43 @@ async fn upload(app: &TestApp, csv: &str, dry_run: bool) -> (Status, String) {
         .await;
     let status = res.status();
     (status, res.into_string().await.unwrap_or_default())
+}
+
+/// The development sign-in opens the demo seed's accounts and nothing else: not a person
+/// of the directory, not a demo account the directory has taken over. A build that has it
+/// refuses to start without demo data or away from this machine.
+async fn the_development_sign_in_opens_demo_accounts_only(app: TestApp) {
+    let event = reperes::audit::Event::by(None, reperes::audit::Kind::Import, "test");
+    let csv = format!(
+        "{HEADER}\nD1;dora@ville.test;Dupont;Dora;Ville/Accueil;accueil;;2020-01-01;;\n\
+         D2;camille.martin@demo.reperes.test;Martin;Camille;Ville/Accueil;accueil;;2020-01-01;;\n"
+    );
+    reperes::people::directory::run(app.database(), &csv, false, event)
+        .await
+        .unwrap()
+        .expect("valid file");
+    for email in ["dora%40ville.test", "camille.martin%40demo.reperes.test"] {
+        let (status, _, body) = app.post_form("/auth/dev", &format!("email={email}")).await;
+        assert_eq!(status, Status::UnprocessableEntity, "{email}");
+        assert!(body.contains("comptes de démonstration"), "{body}");
+    }
+    app.login(SOPHIE).await;
+
+    for (key, value, says) in [
+        ("demo", json!(false), "demo = true"),
+        ("public_url", json!("https://reperes.nancy.fr"), "loopback"),
+    ] {
+        let db = TestDb::new(app.backend).await.unwrap();
+        let figment = common::figment(&db.url, "tests/fixtures/courses").merge((key, value));
+        let Err(err) = reperes::build(figment).await else {
+            panic!("{key}: the service started");
+        };
+        let text = err.to_string();
+        assert!(
+            text.contains("development sign-in") && text.contains(says),
+            "{text}"
+        );
+    }
 }
 
 /// A 1 MB upload of `a,a,a,…` (and one of many bad lines with long values): a short page,

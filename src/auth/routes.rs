@@ -109,7 +109,14 @@ async fn dev_login(
         Error::BadRequest("Le formulaire de connexion doit contenir le champ « email ».".into())
     })?;
     limited(limiter, format!("dev:{}", client_key(ip)), 300, 1)?;
-    let Some(user) = store::find_by_email(db, form.email).await? else {
+    // Demo accounts only (created by the demo seed, never linked to the directory or the
+    // city's sign-in): not an imported agent, a partner or an administrator of the real
+    // directory, whatever else this database holds.
+    let found = match store::find_by_email(db, form.email).await? {
+        Some(user) if store::is_demo_account(db, user.id).await? => Some(user),
+        _ => None,
+    };
+    let Some(user) = found else {
         audit::store::record(
             db,
             Event::by(None, Kind::SignInFailed, form.email)
@@ -118,7 +125,7 @@ async fn dev_login(
         )
         .await?;
         return Err(Error::Unprocessable(format!(
-            "Aucun compte actif pour l'adresse « {} ».",
+            "La connexion de développement n'ouvre que les comptes de démonstration ; « {} » n'en est pas un.",
             form.email
         )));
     };

@@ -108,6 +108,15 @@ pub async fn insert(
     Ok(id)
 }
 
+/// Whether an account comes from the demo seed (not the directory, not the city's
+/// sign-in): the only accounts the development sign-in opens.
+pub async fn is_demo_account(db: &Db, id: Uuid) -> Result<bool> {
+    let source: Option<String> = on_db!(db, pool => sqlx::query_scalar(
+        "SELECT source FROM users WHERE id = $1"
+    ).bind(id).fetch_optional(pool).await)?;
+    Ok(source.as_deref() == Some("demo"))
+}
+
 /// Returns the id of the org unit at `path`, creating it and its missing parents.
 /// `known` caches paths already resolved in this transaction.
 macro_rules! ensure_org_unit {

@@ -30,8 +30,9 @@ pub struct Config {
     pub mail_folder: PathBuf,
     /// Seconds between two rounds of the outbox delivery worker.
     pub outbox_poll_seconds: u64,
-    /// Whether this instance runs the delivery worker (tests drive delivery themselves).
-    pub outbox_worker: bool,
+    /// Whether this instance runs the scheduled jobs, outbox delivery included (tests drive
+    /// them themselves, through `jobs::runner::Runner::run_due`).
+    pub scheduler: bool,
     /// A session ends after this many minutes without a request.
     pub session_idle_minutes: i64,
     /// How long an instance trusts a checked session before reading it again.
@@ -81,8 +82,8 @@ impl Default for Config {
             smtp_port: 25,
             mail_transport: None,
             mail_folder: "data/mails".into(),
-            outbox_poll_seconds: 2,
-            outbox_worker: true,
+            outbox_poll_seconds: 5,
+            scheduler: true,
             session_idle_minutes: 30,
             session_cache_seconds: 10,
             mail_from: "Repères <ne-pas-repondre@reperes.invalid>".into(),

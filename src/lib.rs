@@ -10,6 +10,7 @@ pub mod certificates;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod jobs;
 pub mod learning;
 pub mod notifications;
 pub mod people;

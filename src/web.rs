@@ -27,7 +27,7 @@ pub(crate) fn assemble(
     mailer: crate::notifications::worker::Mailer,
 ) -> Rocket<Build> {
     let poll = std::time::Duration::from_secs(config.outbox_poll_seconds.max(1));
-    let run_worker = config.outbox_worker;
+    let run_scheduler = config.scheduler;
     let session_cache = std::time::Duration::from_secs(config.session_cache_seconds);
     let static_dir = config.static_dir.clone();
     let rocket = rocket::custom(figment);
@@ -53,6 +53,7 @@ pub(crate) fn assemble(
         .mount("/", audit::routes::routes())
         .mount("/", people::routes::routes())
         .mount("/", crate::notifications::routes::routes())
+        .mount("/", crate::jobs::routes::routes())
         .mount("/api/v1", people::routes::api_routes())
         .mount("/", crate::certificates::routes::routes())
         .mount("/api/v1", crate::certificates::routes::api_routes())
@@ -67,12 +68,12 @@ pub(crate) fn assemble(
                 println!("Repères est prêt : ouvrez http://{}:{}/", c.address, c.port);
             })
         }))
-        .attach(AdHoc::on_liftoff("outbox delivery", move |rocket| {
+        .attach(AdHoc::on_liftoff("scheduled jobs", move |rocket| {
             Box::pin(async move {
-                use crate::notifications::{routes::DEV_MAILBOX, worker};
+                use crate::notifications::{routes::DEV_MAILBOX, worker::Mailer};
                 let (Some(db), Some(mailer)) = (
                     rocket.state::<Db>(),
-                    rocket.state::<std::sync::Arc<worker::Mailer>>(),
+                    rocket.state::<std::sync::Arc<Mailer>>(),
                 ) else {
                     return;
                 };
@@ -85,13 +86,23 @@ pub(crate) fn assemble(
                         c.port
                     );
                 }
-                if !run_worker {
+                if !run_scheduler {
                     return;
                 }
-                let shutdown = rocket.shutdown();
-                worker::spawn(db.clone(), mailer.clone(), poll, async move {
-                    shutdown.await;
+                let runner = std::sync::Arc::new(crate::jobs::runner::Runner {
+                    db: db.clone(),
+                    mailer: mailer.clone(),
+                    outbox_seconds: poll.as_secs() as i64,
+                    instance: crate::jobs::runner::Runner::instance_name(),
                 });
+                let shutdown = rocket.shutdown();
+                if let Err(e) = crate::jobs::scheduler::start(runner, poll, async move {
+                    shutdown.await;
+                })
+                .await
+                {
+                    eprintln!("scheduled jobs not started: {e}");
+                }
             })
         }))
         .attach(AdHoc::on_shutdown("database", |rocket| {

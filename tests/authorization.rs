@@ -291,6 +291,13 @@ fn rows() -> Vec<Row> {
             None,
             [401, 403, 403, 403, 403, 403, 200, 403, 403],
         ),
+        r(
+            "GET",
+            "/admin/taches",
+            "/admin/taches",
+            None,
+            [401, 403, 403, 403, 403, 403, 200, 403, 403],
+        ),
         // The development mailbox (debug builds): open to anyone, like the development
         // sign-in; an unknown message is not found.
         r("GET", "/dev/courriels", "/dev/courriels", None, [200; 9]),

@@ -197,11 +197,11 @@ async fn magic_link(backend: Backend) {
     let smtp = smtp_server(&maildir);
     let port: u16 = smtp.ready.parse().unwrap();
     let Some(app) = TestApp::with_figment(backend, move |f| {
-        // The background delivery worker sends the outbox to the real SMTP server.
+        // The scheduler's outbox job sends the outbox to the real SMTP server.
         f.merge(("smtp_host", "127.0.0.1"))
             .merge(("smtp_port", port))
             .merge(("public_url", "http://127.0.0.1:8000"))
-            .merge(("outbox_worker", true))
+            .merge(("scheduler", true))
             .merge(("outbox_poll_seconds", 1))
     })
     .await

@@ -1,8 +1,5 @@
 //! The delivery worker: claims due outbox rows, sends them, records each outcome.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 
 use super::transport::{build_message, Transport};
@@ -76,28 +73,4 @@ pub async fn deliver_due(db: &Db, mailer: &Mailer, now: DateTime<Utc>) -> Result
         }
     }
     Ok(round)
-}
-
-/// Runs [`deliver_due`] every `every` until `stop` resolves.
-pub fn spawn(
-    db: Db,
-    mailer: Arc<Mailer>,
-    every: Duration,
-    stop: impl std::future::Future<Output = ()> + Send + 'static,
-) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                _ = &mut stop => break,
-                _ = tick.tick() => {
-                    if let Err(e) = deliver_due(&db, &mailer, crate::db::now()).await {
-                        eprintln!("outbox delivery round failed: {e}");
-                    }
-                }
-            }
-        }
-    });
 }

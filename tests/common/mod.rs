@@ -113,9 +113,10 @@ pub fn figment(db_url: &str, courses: &str) -> Figment {
         .merge(("demo", true))
         .merge(("secret_key", "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk="))
         .merge(("log_level", "off"))
-        // Tests deliver the outbox themselves (`notifications::worker::deliver_due`), so
-        // that no background round races with what they check.
-        .merge(("outbox_worker", false))
+        // Tests run the scheduled jobs themselves (`jobs::runner::Runner::run_due`, or
+        // `notifications::worker::deliver_due`), so that no background round races with
+        // what they check.
+        .merge(("scheduler", false))
         .merge((
             "certificate_key",
             "Jw3Yv9m9p5dnKf0Yt5b7sUo3wR3gkX0z5h2c1a9bQ8E=",

@@ -47,7 +47,9 @@ fn signing_key(config: &Config) -> Result<certificates::Signer25519, StartError>
     if let Some(seed) = &config.certificate_key {
         return certificates::Signer25519::from_base64(seed).map_err(StartError::Settings);
     }
-    if !cfg!(debug_assertions) && !config.demo {
+    // Release builds always need the key, demo data or not: a key generated per instance
+    // would make every other instance's certificates fail verification.
+    if !cfg!(debug_assertions) {
         return Err(StartError::Settings(
             "missing setting `certificate_key` (REPERES_CERTIFICATE_KEY): the base64 of a 32-byte \
              Ed25519 seed that signs certificates, e.g. `openssl rand -base64 32`; every instance needs the same"
@@ -70,6 +72,15 @@ fn signing_key(config: &Config) -> Result<certificates::Signer25519, StartError>
         path.display()
     );
     Ok(signer)
+}
+
+/// Whether the settings lack a real `secret_key` (Rocket's own defaults hold an all-zero
+/// key, so looking the setting up is not enough). A release build must not start then.
+pub fn secret_key_missing(figment: &Figment) -> bool {
+    figment
+        .extract::<rocket::Config>()
+        .map(|c| c.secret_key.is_zero())
+        .unwrap_or(true)
 }
 
 /// Whether `url` points at this machine (`localhost`, `127.0.0.0/8`, `[::1]`).
@@ -180,6 +191,16 @@ pub async fn build(figment: Figment) -> Result<Rocket<Build>, StartError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_missing_secret_key_is_seen_through_rocket_s_zero_default() {
+        let base = crate::config::figment();
+        if std::env::var_os("ROCKET_SECRET_KEY").is_none() {
+            assert!(super::secret_key_missing(&base));
+        }
+        let set = base.merge(("secret_key", "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk="));
+        assert!(!super::secret_key_missing(&set));
+    }
+
     #[test]
     fn loopback_addresses_are_recognised() {
         for url in [

@@ -223,7 +223,7 @@ fn import_people(file: PathBuf, dry_run: bool) -> ExitCode {
 
 fn create_token(name: String, scope: String) -> ExitCode {
     let Some(scope) = reperes::auth::tokens::TokenScope::parse(&scope) else {
-        eprintln!("error: --scope must be read or read_write");
+        eprintln!("error: --scope must be read or read_write (also accepted: read-write)");
         return ExitCode::from(2);
     };
     with_database(|db| async move {
@@ -246,7 +246,7 @@ fn create_token(name: String, scope: String) -> ExitCode {
 
 fn serve() -> ExitCode {
     let figment = reperes::config::figment();
-    if !cfg!(debug_assertions) && figment.find_value("secret_key").is_err() {
+    if !cfg!(debug_assertions) && reperes::secret_key_missing(&figment) {
         eprintln!(
             "error: missing setting `secret_key`. A release build needs a secret key to encrypt \
              session cookies: set ROCKET_SECRET_KEY (e.g. the output of `openssl rand -base64 32`) \

@@ -118,6 +118,23 @@ async fn malformed_bodies_are_rejected_with_a_message(app: TestApp) {
             "{body}: {message}"
         );
     }
+    // The same question twice: refused, not « the last one wins »; the attempt stays open.
+    let (status, err) = app
+        .post_json(
+            &path,
+            r#"{"answers": {"single-1": ["a"], "single-1": ["b"]}}"#,
+        )
+        .await;
+    assert_eq!(status, Status::UnprocessableEntity);
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("« single-1 » apparaît deux fois"),
+        "{err}"
+    );
+    let (_, state) = app.get_json(&format!("/api/v1/attempts/{id}")).await;
+    assert_eq!(state["status"], "open");
     // Wrong content type.
     let res = app
         .client

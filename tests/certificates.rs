@@ -173,6 +173,8 @@ async fn a_passed_module_issues_a_verifiable_pdf(app: TestApp) {
     assert_eq!(body["status"], "valid");
     assert_eq!(body["holder"], "Hélène Lefèvre-Çelik");
     assert!(body.get("email").is_none() && body.get("user_id").is_none());
+    // Verification does not need the score: it stays between the person and HR.
+    assert!(body.get("score").is_none(), "{body}");
     // Typed loosely: lower case, spaces, O for 0.
     let typed = number.to_lowercase().replace('-', " ").replace('0', "o");
     let (status, to) = app

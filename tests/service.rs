@@ -54,6 +54,17 @@ async fn openapi_lists_every_api_route(app: TestApp) {
         checked += 1;
     }
     assert!(checked >= 7, "only {checked} API routes found");
+    // Operations for a person (session only) document the 403 an API token gets there.
+    for (path, ops) in paths {
+        for (method, op) in ops.as_object().unwrap() {
+            if op.get("security").is_none() {
+                assert!(
+                    op["responses"].get("403").is_some(),
+                    "{method} {path}: the 403 for API tokens is not documented"
+                );
+            }
+        }
+    }
     // Security headers are on every response.
     let res = app.client.get("/api/v1/openapi.json").dispatch().await;
     let csp = res.headers().get_one("Content-Security-Policy").unwrap();

@@ -35,8 +35,31 @@ fn param(name: &str, description: &str, format: Option<&str>) -> Value {
     json!({ "name": name, "in": "path", "required": true, "description": description, "schema": schema })
 }
 
-/// The document served at `/api/v1/openapi.json`.
+/// The document served at `/api/v1/openapi.json`. Every operation that needs a person
+/// (no `security` of its own: the session only) also documents the 403 that an API token
+/// gets there.
 pub fn document() -> Value {
+    let mut doc = described();
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for operation in paths
+            .values_mut()
+            .filter_map(Value::as_object_mut)
+            .flat_map(|ops| ops.values_mut())
+        {
+            if operation.get("security").is_none() {
+                if let Some(responses) = operation["responses"].as_object_mut() {
+                    responses.entry("403").or_insert_with(|| json!({
+                        "description": "Un jeton d'API ne représente pas une personne : cette ressource demande une session.",
+                        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+                    }));
+                }
+            }
+        }
+    }
+    doc
+}
+
+fn described() -> Value {
     let slug = param("slug", "Identifiant du module", None);
     let id = param("id", "Identifiant de la tentative", Some("uuid"));
     json!({

@@ -94,3 +94,33 @@ impl Event {
         self
     }
 }
+
+/// A value typed by someone, made safe for a one-line log: control characters (a newline
+/// that would forge a second log line, an escape sequence for the terminal) are written
+/// escaped, as `\n` or `\u{1b}`.
+pub fn log_safe(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::log_safe;
+
+    #[test]
+    fn control_characters_cannot_forge_a_log_line() {
+        assert_eq!(
+            log_safe("a@b.c\naudit: sign_in actor=admin"),
+            "a@b.c\\naudit: sign_in actor=admin"
+        );
+        assert_eq!(log_safe("\u{1b}[2J"), "\\u{1b}[2J");
+        assert_eq!(log_safe("Hélène Lefèvre-Çelik"), "Hélène Lefèvre-Çelik");
+    }
+}

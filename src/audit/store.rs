@@ -38,10 +38,10 @@ pub async fn record(db: &Db, event: Event) -> Result<()> {
     eprintln!(
         "audit: {} actor={} subject={} client={} {}",
         event.kind.code(),
-        event.actor,
-        event.subject,
-        event.client,
-        event.details
+        super::log_safe(&event.actor),
+        super::log_safe(&event.subject),
+        super::log_safe(&event.client),
+        super::log_safe(&event.details)
     );
     on_db!(db, pool => {
         let mut tx = pool.begin_write().await?;

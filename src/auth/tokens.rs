@@ -30,10 +30,11 @@ impl TokenScope {
             TokenScope::ReadWrite => "read_write",
         }
     }
+    /// `read`, or `read_write` (also spelt `read-write`, as people write it).
     pub fn parse(s: &str) -> Option<TokenScope> {
-        match s {
+        match s.trim() {
             "read" => Some(TokenScope::Read),
-            "read_write" => Some(TokenScope::ReadWrite),
+            "read_write" | "read-write" => Some(TokenScope::ReadWrite),
             _ => None,
         }
     }
@@ -167,4 +168,17 @@ pub async fn list(db: &Db) -> Result<Vec<TokenListRow>> {
     Ok(on_db!(db, pool => sqlx::query_as(
         "SELECT id, name, scope, created_at, revoked_at, last_used_at FROM api_tokens ORDER BY created_at DESC"
     ).fetch_all(pool).await)?)
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::TokenScope;
+
+    #[test]
+    fn both_spellings_of_read_write_are_accepted() {
+        assert_eq!(TokenScope::parse("read"), Some(TokenScope::Read));
+        assert_eq!(TokenScope::parse("read_write"), Some(TokenScope::ReadWrite));
+        assert_eq!(TokenScope::parse("read-write"), Some(TokenScope::ReadWrite));
+        assert_eq!(TokenScope::parse("write"), None);
+    }
 }

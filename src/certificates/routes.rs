@@ -55,7 +55,8 @@ fn unknown() -> Error {
     Error::NotFound("Aucune attestation ne porte ce numéro. Vérifiez-le sur le document (les lettres I, L et O se lisent 1, 1 et 0).".into())
 }
 
-/// What anyone may learn from a number: status, module, dates, holder's name.
+/// What anyone may learn from a number: status, module, dates, holder's name (not the
+/// score: verification does not need it).
 fn public_view(certifier: &Certifier, row: &store::CertificateRow) -> Value {
     let (verdict, payload) = certifier.check(row, db::now());
     let p = payload.filter(|_| verdict != Verdict::Invalid);
@@ -67,7 +68,6 @@ fn public_view(certifier: &Certifier, row: &store::CertificateRow) -> Value {
         "holder": p.as_ref().map(|p| p.holder.clone()),
         "module_title": p.as_ref().map(|p| p.module_title.clone()),
         "module_version": p.as_ref().map(|p| p.module_version.clone()),
-        "score": p.as_ref().map(|p| p.score),
         "completed_at": p.as_ref().map(|p| p.completed_at),
         "valid_until": p.as_ref().map(|p| p.valid_until),
         "valid_until_label": p.as_ref().map(|p| pdf::french_date(p.valid_until)),

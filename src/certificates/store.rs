@@ -116,14 +116,14 @@ pub async fn for_export(
                 .bind(from).bind(to).fetch_all(pool).await)?
         }
         Some(path) => {
-            let like = crate::people::store::like_prefix(path);
             let sql = format!(
                 "{SELECT} JOIN users u ON u.id = c.user_id JOIN org_units o ON o.id = u.org_unit_id
-                 WHERE c.issued_at >= $1 AND c.issued_at < $2 AND (o.path = $3 OR o.path LIKE $4 ESCAPE '\\')
-                 ORDER BY c.issued_at, c.number"
+                 WHERE c.issued_at >= $1 AND c.issued_at < $2 AND {}
+                 ORDER BY c.issued_at, c.number",
+                crate::people::store::in_subtree("o.path", "$3")
             );
             on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(from).bind(to).bind(path).bind(like).fetch_all(pool).await)?
+                .bind(from).bind(to).bind(path).fetch_all(pool).await)?
         }
     };
     Ok(rows)

@@ -105,7 +105,41 @@ async fn get_attempt(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Submission {
+    #[serde(deserialize_with = "answers_without_repeats")]
     answers: HashMap<String, Vec<String>>,
+}
+
+/// The answers map, refusing a question id given twice (a plain map would silently keep
+/// the last one; the quiz page refuses it, so the API does too).
+fn answers_without_repeats<'de, D>(
+    d: D,
+) -> std::result::Result<HashMap<String, Vec<String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct Unique;
+    impl<'de> serde::de::Visitor<'de> for Unique {
+        type Value = HashMap<String, Vec<String>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object of question ids to lists of option ids")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            let mut out = HashMap::new();
+            while let Some((question, options)) = map.next_entry::<String, Vec<String>>()? {
+                if out.contains_key(&question) {
+                    return Err(serde::de::Error::custom(format!(
+                        "la question « {question} » apparaît deux fois"
+                    )));
+                }
+                out.insert(question, options);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Unique)
 }
 
 #[post("/attempts/<id>/submission", data = "<body>")]

@@ -231,13 +231,11 @@ const PERSON_SELECT: &str = "SELECT u.id, u.email, u.display_name, u.role, u.emp
     FROM users u LEFT JOIN org_units o ON o.id = u.org_unit_id \
     LEFT JOIN partners p ON p.id = u.partner_id";
 
-/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
-pub(crate) fn like_prefix(path: &str) -> String {
-    let escaped = path
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("{escaped}/%")
+/// SQL: the org-unit path in `column` is `root` (the text of placeholder `param`) or lies
+/// under it. An exact, case-sensitive prefix comparison on both backends (SQLite's `LIKE`
+/// ignores case, so `Ville/CCAS` would have matched `Ville/Ccas/…`), with nothing to escape.
+pub(crate) fn in_subtree(column: &str, param: &str) -> String {
+    format!("({column} = {param} OR substr({column}, 1, length({param}) + 1) = {param} || '/')")
 }
 
 /// Active people within a visibility, by name. `limit` bounds the page.
@@ -257,10 +255,11 @@ pub async fn people_in(
         }
         Visibility::OrgSubtree(root) => {
             let sql = format!(
-                "{PERSON_SELECT} WHERE u.active AND (o.path = $1 OR o.path LIKE $4 ESCAPE '\\') {order}"
+                "{PERSON_SELECT} WHERE u.active AND {} {order}",
+                in_subtree("o.path", "$1")
             );
             on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(root).bind(limit).bind(offset).bind(like_prefix(root)).fetch_all(pool).await)?
+                .bind(root).bind(limit).bind(offset).fetch_all(pool).await)?
         }
         Visibility::Partner(id) => {
             let sql = format!("{PERSON_SELECT} WHERE u.active AND u.partner_id = $1 {order}");

@@ -11,6 +11,8 @@ use serde_json::json;
 const REDIRECT: &str = "http://127.0.0.1:8000/auth/oidc/callback";
 
 on_both!(
+    a_client_cannot_choose_its_own_address,
+    a_manager_s_subtree_is_case_sensitive,
     the_development_sign_in_opens_demo_accounts_only,
     a_wide_csv_header_gets_a_bounded_answer,
     directory_import_page_and_cli_rules,
@@ -313,6 +315,77 @@ async fn upload(app: &TestApp, csv: &str, dry_run: bool) -> (Status, String) {
         .await;
     let status = res.status();
     (status, res.into_string().await.unwrap_or_default())
+}
+
+/// The client-address header is off unless configured: a client that sends its own
+/// `X-Real-IP` neither escapes the per-client limit nor writes that address in the audit log.
+async fn a_client_cannot_choose_its_own_address(app: TestApp) {
+    let mut statuses = vec![];
+    for i in 0..11 {
+        let csrf = app.csrf().await;
+        let res = app
+            .client
+            .post("/connexion/lien")
+            .header(rocket::http::ContentType::Form)
+            .header(rocket::http::Header::new(
+                "X-Real-IP",
+                format!("203.0.113.{i}"),
+            ))
+            .body(format!("csrf={csrf}&email=inconnu{i}%40exemple.test"))
+            .dispatch()
+            .await;
+        statuses.push(res.status().code);
+    }
+    assert_eq!(&statuses[..10], &[303; 10]);
+    assert_eq!(
+        statuses[10], 429,
+        "the 11th request from one client is refused"
+    );
+    let csrf = app.csrf().await;
+    let res = app
+        .client
+        .post("/auth/dev")
+        .header(rocket::http::ContentType::Form)
+        .header(rocket::http::Header::new("X-Real-IP", "203.0.113.99"))
+        .body(format!("csrf={csrf}&email=personne%40exemple.test"))
+        .dispatch()
+        .await;
+    assert_eq!(res.status(), Status::UnprocessableEntity);
+    let clients: Vec<String> = reperes::on_db!(app.database(), pool => sqlx::query_scalar("SELECT client FROM audit_events").fetch_all(pool).await).unwrap();
+    assert!(
+        clients.iter().all(|c| !c.starts_with("203.0.113.")),
+        "{clients:?}"
+    );
+}
+
+/// A manager of `…/CCAS` sees the people of `…/CCAS` and below, not those of `…/Ccas/…`
+/// (SQLite's LIKE ignored case), in the list as in the certificate export's scope.
+async fn a_manager_s_subtree_is_case_sensitive(app: TestApp) {
+    let event = reperes::audit::Event::by(None, reperes::audit::Kind::Import, "test");
+    let csv = format!(
+        "{HEADER}\nC1;ines@ville.test;Ines;Ana;Ville de Nancy/CCAS;social;;2020-01-01;;\n\
+         C2;noe@ville.test;Noe;Lou;Ville de Nancy/CCAS/Antenne Nord;social;;2020-01-01;;\n\
+         C3;yann@ville.test;Yann;Eva;Ville de Nancy/Ccas/Antenne Sud;social;;2020-01-01;;\n"
+    );
+    reperes::people::directory::run(app.database(), &csv, false, event)
+        .await
+        .unwrap()
+        .expect("valid file");
+    reperes::on_db!(app.database(), pool => sqlx::query(
+        "UPDATE users SET org_unit_id = (SELECT id FROM org_units WHERE path = 'Ville de Nancy/CCAS') WHERE email = $1"
+    ).bind("jean-pierre.muller@demo.reperes.test").execute(pool).await.map(|_| ())).unwrap();
+    app.login("jean-pierre.muller@demo.reperes.test").await;
+    let (status, body) = app.get_json("/api/v1/people?limit=1000").await;
+    assert_eq!(status, Status::Ok);
+    let text = body.to_string();
+    assert!(
+        text.contains("ines@ville.test") && text.contains("noe@ville.test"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("yann@ville.test"),
+        "another unit whose name differs by case: {text}"
+    );
 }
 
 /// The development sign-in opens the demo seed's accounts and nothing else: not a person

@@ -254,6 +254,66 @@ mod tests {
         assert_eq!(linkify("").len(), 0);
     }
 
+    /// A mail with an HTML part and a calendar file, built and written by the real folder
+    /// transport, reads back whole: text with its link, the HTML part, the attachment.
+    #[tokio::test]
+    async fn html_parts_and_attachments_read_back_from_the_folder() {
+        use crate::notifications::store::Claimed;
+        use crate::notifications::transport::{build_message, Transport};
+        use base64::Engine;
+        let dir = tempfile::tempdir().unwrap();
+        let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n";
+        let claimed = Claimed {
+            id: uuid::Uuid::new_v4(),
+            kind: "test".into(),
+            recipient: "Aïcha Diallo <aicha@exemple.test>".into(),
+            subject: "Votre inscription".into(),
+            body_text: "Bonjour,\nVoir https://reperes.test/formations/1.\n".into(),
+            body_html: Some(
+                "<p>Bonjour, <a href=\"https://reperes.test/formations/1\">voir</a></p>".into(),
+            ),
+            attachments: serde_json::to_string(&[crate::notifications::Attachment {
+                filename: "invitation.ics".into(),
+                content_type: "text/calendar; method=REQUEST; charset=utf-8".into(),
+                data: base64::engine::general_purpose::STANDARD.encode(ics),
+            }])
+            .unwrap(),
+            tries: 1,
+        };
+        let message = build_message(
+            &claimed,
+            "Repères <ne-pas-repondre@reperes.test>",
+            "https://reperes.test",
+        )
+        .unwrap();
+        let transport = Transport::Folder(dir.path().to_path_buf());
+        transport
+            .send(message, "20261202T100000000000-abc")
+            .await
+            .unwrap();
+
+        let list = list(dir.path()).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].subject, "Votre inscription");
+        assert_eq!(list[0].attachments, 1);
+        let shown = read(dir.path(), &list[0].key).unwrap();
+        assert!(shown.has_html);
+        assert!(shown
+            .text
+            .iter()
+            .any(|s| s.link && s.text == "https://reperes.test/formations/1"));
+        assert_eq!(shown.attachments[0].name, "invitation.ics");
+        assert_eq!(shown.attachments[0].content_type, "text/calendar");
+        assert!(shown.message_id.contains("@reperes.test"));
+        assert!(html(dir.path(), &list[0].key).unwrap().contains("<a href="));
+        let (name, _, bytes) = attachment(dir.path(), &list[0].key, 0).unwrap();
+        assert_eq!(
+            (name.as_str(), bytes.as_slice()),
+            ("invitation.ics", ics.as_bytes())
+        );
+        assert!(attachment(dir.path(), &list[0].key, 1).is_none());
+    }
+
     #[test]
     fn keys_cannot_leave_the_folder() {
         assert!(valid_key("20261202T101500123456-0a1b2c"));

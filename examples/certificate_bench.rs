@@ -27,7 +27,7 @@ fn main() {
                 "0123456789abcdef",
                 90,
                 chrono::Utc::now(),
-                24,
+                reperes::learning::valid_until(chrono::Utc::now(), 24),
             )
         })
         .collect();

@@ -33,6 +33,9 @@ pub struct Config {
     /// Whether this instance runs the scheduled jobs, outbox delivery included (tests drive
     /// them themselves, through `jobs::runner::Runner::run_due`).
     pub scheduler: bool,
+    /// `Secure` cookies with the `__Host-` prefix. Turn off only for plain-HTTP local
+    /// development on a browser that refuses secure cookies from `http://127.0.0.1`.
+    pub cookie_secure: bool,
     /// A session ends after this many minutes without a request.
     pub session_idle_minutes: i64,
     /// How long an instance trusts a checked session before reading it again.
@@ -84,6 +87,7 @@ impl Default for Config {
             mail_folder: "data/mails".into(),
             outbox_poll_seconds: 5,
             scheduler: true,
+            cookie_secure: true,
             session_idle_minutes: 30,
             session_cache_seconds: 10,
             mail_from: "Repères <ne-pas-repondre@reperes.invalid>".into(),

@@ -1,12 +1,9 @@
-//! The one error type of the service. It answers with a clear message and the right status:
-//! a JSON body under `/api/`, an HTML page elsewhere. Never a stack trace.
+//! The one error type of the service: a clear French message and the right status, never
+//! a stack trace. How it is answered (a JSON body under `/api/`, an HTML page elsewhere)
+//! belongs to `views.rs`.
 
-use rocket::http::{ContentType, Status};
+use rocket::http::Status;
 use rocket::request::Request;
-use rocket::response::{self, Responder, Response};
-use std::io::Cursor;
-
-use crate::views;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -68,42 +65,4 @@ impl Error {
 pub fn wants_json(req: &Request<'_>) -> bool {
     let path = req.uri().path();
     path == "/api" || path.starts_with("/api/") || path == "/healthz"
-}
-
-/// Builds the response for a status and message, JSON or HTML by path.
-pub fn respond<'o>(req: &Request<'_>, status: Status, message: &str) -> response::Result<'o> {
-    if wants_json(req) {
-        let body = serde_json::json!({ "error": { "status": status.code, "message": message } })
-            .to_string();
-        Response::build()
-            .status(status)
-            .header(ContentType::JSON)
-            .sized_body(body.len(), Cursor::new(body))
-            .ok()
-    } else {
-        let html = views::error_page(req, status, message);
-        Response::build()
-            .status(status)
-            .header(ContentType::HTML)
-            .sized_body(html.len(), Cursor::new(html))
-            .ok()
-    }
-}
-
-impl<'r, 'o: 'r> Responder<'r, 'o> for Error {
-    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'o> {
-        if self.status() == Status::InternalServerError {
-            eprintln!("error on {} {}: {self}", req.method(), req.uri().path());
-        }
-        respond(req, self.status(), &self.public_message())
-    }
-}
-
-/// A status and a message, answered like an [`Error`]: used by the catchers.
-pub struct StatusMessage(pub Status, pub String);
-
-impl<'r, 'o: 'r> Responder<'r, 'o> for StatusMessage {
-    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'o> {
-        respond(req, self.0, &self.1)
-    }
 }

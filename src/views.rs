@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::config::DEV_LOGIN;
-use crate::error::Error;
+use crate::error::{wants_json, Error};
 use crate::people::User;
 
 /// The loaded templates.
@@ -186,4 +186,39 @@ pub fn error_page(req: &Request<'_>, status: Status, message: &str) -> String {
                 handlebars::html_escape(message)
             )
         })
+}
+
+/// Builds the response for a status and message: JSON under `/api/`, the HTML error page
+/// elsewhere.
+pub fn respond<'o>(req: &Request<'_>, status: Status, message: &str) -> response::Result<'o> {
+    if wants_json(req) {
+        let body = json!({ "error": { "status": status.code, "message": message } }).to_string();
+        Response::build()
+            .status(status)
+            .header(ContentType::JSON)
+            .sized_body(body.len(), Cursor::new(body))
+            .ok()
+    } else {
+        html_response(status, error_page(req, status, message))
+    }
+}
+
+/// An error answers with its status and its public message; internal details go to the
+/// log only.
+impl<'r, 'o: 'r> Responder<'r, 'o> for Error {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'o> {
+        if self.status() == Status::InternalServerError {
+            eprintln!("error on {} {}: {self}", req.method(), req.uri().path());
+        }
+        respond(req, self.status(), &self.public_message())
+    }
+}
+
+/// A status and a message, answered like an [`Error`]: used by the catchers.
+pub struct StatusMessage(pub Status, pub String);
+
+impl<'r, 'o: 'r> Responder<'r, 'o> for StatusMessage {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'o> {
+        respond(req, self.0, &self.1)
+    }
 }

@@ -11,7 +11,7 @@ use rocket::{catch, catchers, Build, Catcher, Rocket};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::db::Db;
-use crate::error::StatusMessage;
+use crate::views::StatusMessage;
 use crate::views::Views;
 use crate::{api, audit, auth, learning, people, site};
 
@@ -29,6 +29,10 @@ pub(crate) fn assemble(
     let poll = std::time::Duration::from_secs(config.outbox_poll_seconds.max(1));
     let run_scheduler = config.scheduler;
     let session_cache = std::time::Duration::from_secs(config.session_cache_seconds);
+    auth::set_secure_cookies(config.cookie_secure);
+    let headers = SecurityHeaders {
+        hsts: config.public_url.starts_with("https://"),
+    };
     let static_dir = config.static_dir.clone();
     let rocket = rocket::custom(figment);
     // The benchmark build measures the framework's own ceiling on a bare route.
@@ -60,7 +64,7 @@ pub(crate) fn assemble(
         .mount("/api/v1", api::v1_routes())
         .mount("/static", FileServer::from(static_dir).rank(20))
         .register("/", catchers())
-        .attach(SecurityHeaders)
+        .attach(headers)
         .attach(auth::csrf::CsrfFairing)
         .attach(AdHoc::on_liftoff("address", |rocket| {
             Box::pin(async move {
@@ -176,8 +180,11 @@ fn default(status: Status, req: &Request<'_>) -> StatusMessage {
 }
 
 /// Headers on every response: no framing, no MIME sniffing, no inline script, no referrer
-/// sent to other sites.
-struct SecurityHeaders;
+/// sent to other sites, no powerful browser feature; HTTPS only when the service is
+/// published over HTTPS; nothing kept in caches but the static files.
+struct SecurityHeaders {
+    hsts: bool,
+}
 
 #[rocket::async_trait]
 impl Fairing for SecurityHeaders {
@@ -188,7 +195,7 @@ impl Fairing for SecurityHeaders {
         }
     }
 
-    async fn on_response<'r>(&self, _req: &'r Request<'_>, res: &mut Response<'r>) {
+    async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
         res.set_header(Header::new(
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
@@ -197,5 +204,19 @@ impl Fairing for SecurityHeaders {
         res.set_header(Header::new("X-Content-Type-Options", "nosniff"));
         res.set_header(Header::new("Referrer-Policy", "same-origin"));
         res.set_header(Header::new("X-Frame-Options", "DENY"));
+        res.set_header(Header::new(
+            "Permissions-Policy",
+            "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
+        ));
+        if self.hsts {
+            res.set_header(Header::new(
+                "Strict-Transport-Security",
+                "max-age=31536000; includeSubDomains",
+            ));
+        }
+        // Pages, JSON and PDFs carry personal data (and tokens once): never stored.
+        if !req.uri().path().starts_with("/static/") {
+            res.set_header(Header::new("Cache-Control", "no-store"));
+        }
     }
 }

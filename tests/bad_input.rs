@@ -65,9 +65,10 @@ async fn signed_out_requests_are_refused(app: TestApp) {
     let (status, _) = app.post_json("/api/v1/modules/base/attempts", "").await;
     assert_eq!(status, Status::Unauthorized);
     // A forged cookie is no session.
-    app.client
-        .cookies()
-        .add(rocket::http::Cookie::new("reperes_session", "forged"));
+    app.client.cookies().add(rocket::http::Cookie::new(
+        reperes::auth::session_cookie(),
+        "forged",
+    ));
     let (status, _) = app.get_json("/api/v1/me/progress").await;
     assert_eq!(status, Status::Unauthorized);
     // Unknown e-mail on the development sign-in.

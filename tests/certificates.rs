@@ -309,7 +309,7 @@ async fn statuses_recertification_and_revocation(app: TestApp) {
         "v0",
         90,
         long_ago,
-        24,
+        reperes::learning::valid_until(long_ago, 24),
     );
     let user: uuid::Uuid = reperes::on_db!(app.database(), pool => sqlx::query_scalar("SELECT id FROM users WHERE email = $1").bind(HELENE).fetch_one(pool).await).unwrap();
     let (attempt, completion) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());

@@ -101,6 +101,86 @@ async fn oidc_end_to_end(backend: Backend) {
     assert_eq!(app.get("/personnes").await.0, Status::Forbidden);
 }
 
+/// The first city sign-in links only a directory agent, only by a verified address, and
+/// leaves the directory's name (the certificates' name) as it is; partners are never taken
+/// over; the last administrator cannot be demoted.
+async fn oidc_linking_rules(backend: Backend) {
+    let provider = oidc_provider(REDIRECT);
+    let Some(app) = oidc_app(backend, &provider.ready).await else {
+        return;
+    };
+    let event = reperes::audit::Event::by(None, reperes::audit::Kind::Import, "test");
+    let csv = format!(
+        "{HEADER}\nD1;dora@ville.test;Dupont;Dora;Ville/Accueil;accueil;;2020-01-01;;\n\
+         D2;ines.dir@ville.test;Annuaire;Ines;Ville/Accueil;accueil;;2020-01-01;;\n"
+    );
+    reperes::people::directory::run(app.database(), &csv, false, event)
+        .await
+        .unwrap()
+        .expect("valid file");
+    let subject_of = |email: &'static str| {
+        let db = app.database().clone();
+        async move {
+            let s: Option<String> = reperes::on_db!(&db, pool => sqlx::query_scalar("SELECT oidc_subject FROM users WHERE email = $1").bind(email).fetch_one(pool).await).unwrap();
+            s
+        }
+    };
+
+    // An address the provider does not vouch for: refused, Dora's record untouched.
+    let back = oidc_login(&start_oidc(&app).await, "nonverifie", false);
+    let (status, page) = app.get(&callback_path(&back)).await;
+    assert_eq!(status, Status::Forbidden, "{page}");
+    assert!(page.contains("pas pu être rattaché"), "{page}");
+    assert_eq!(subject_of("dora@ville.test").await, None);
+    // A partner's address, even verified: never taken over.
+    let back = oidc_login(&start_oidc(&app).await, "partenaire", false);
+    assert_eq!(app.get(&callback_path(&back)).await.0, Status::Forbidden);
+    assert_eq!(subject_of("aicha.diallo@demo.reperes.test").await, None);
+    // A directory agent with a verified address: linked, the directory's name kept.
+    let back = oidc_login(&start_oidc(&app).await, "annuaire", false);
+    assert_eq!(
+        app.get_redirect(&callback_path(&back)).await.0,
+        Status::SeeOther
+    );
+    assert_eq!(
+        subject_of("ines.dir@ville.test").await.as_deref(),
+        Some("dir-0005")
+    );
+    let (_, page) = app.get("/progression").await;
+    assert!(
+        page.contains("Ines Annuaire") && !page.contains("Nom-Modifié"),
+        "{page}"
+    );
+
+    // The only administrator cannot be made something else.
+    app.logout().await;
+    app.login(ADMIN).await;
+    let admin = reperes::people::store::find_by_email(app.database(), ADMIN)
+        .await
+        .unwrap()
+        .unwrap();
+    let (status, _, page) = app
+        .post_form(&format!("/personnes/{}/role", admin.id), "role=learner")
+        .await;
+    assert_eq!(status, Status::Conflict, "{page}");
+    assert!(page.contains("dernier compte administrateur"), "{page}");
+    assert_eq!(
+        app.get("/admin/journal").await.0,
+        Status::Ok,
+        "still an admin"
+    );
+}
+
+#[rocket::async_test]
+async fn oidc_linking_rules_sqlite() {
+    oidc_linking_rules(Backend::Sqlite).await;
+}
+
+#[rocket::async_test]
+async fn oidc_linking_rules_postgres() {
+    oidc_linking_rules(Backend::Postgres).await;
+}
+
 #[rocket::async_test]
 async fn oidc_sign_in_end_to_end_sqlite() {
     oidc_end_to_end(Backend::Sqlite).await;
@@ -155,7 +235,8 @@ async fn oidc_failures_give_clear_pages() {
         .client
         .get(format!("/auth/oidc/callback?code=abc&state={state}"))
         .private_cookie(
-            rocket::http::Cookie::build(("reperes_oidc", old.to_string())).path("/auth/oidc"),
+            rocket::http::Cookie::build(("__Secure-reperes_oidc", old.to_string()))
+                .path("/auth/oidc"),
         )
         .dispatch()
         .await;

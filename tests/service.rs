@@ -7,11 +7,75 @@ use rocket::http::Status;
 use std::process::Command;
 
 on_both!(
+    cookies_and_transport_headers,
     health_answers,
     openapi_lists_every_api_route,
     start_up_is_idempotent,
     pages_render_for_every_demo_person
 );
+
+/// Cookies are `Secure`, `HttpOnly`, `__Host-` prefixed; nothing but static files is
+/// cached; no powerful browser feature; HSTS only when the service is published over HTTPS.
+async fn cookies_and_transport_headers(app: TestApp) {
+    let csrf = app.csrf().await;
+    let res = app
+        .client
+        .post("/auth/dev")
+        .header(rocket::http::ContentType::Form)
+        .body(format!("csrf={csrf}&email={CAMILLE}"))
+        .dispatch()
+        .await;
+    assert_eq!(res.status(), Status::SeeOther);
+    let cookies: Vec<String> = res.headers().get("Set-Cookie").map(String::from).collect();
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-reperes_session="))
+        .unwrap_or_else(|| panic!("{cookies:?}"));
+    for attribute in ["Secure", "HttpOnly", "Path=/", "SameSite=Lax"] {
+        assert!(session.contains(attribute), "{attribute}: {session}");
+    }
+    assert!(!session.contains("Domain="), "{session}");
+    let page = app.client.get("/connexion").dispatch().await;
+    assert!(page
+        .headers()
+        .get_one("Set-Cookie")
+        .is_none_or(|c| c.starts_with("__Host-")));
+
+    for path in ["/progression", "/api/v1/me/progress", "/connexion"] {
+        let res = app.client.get(path).dispatch().await;
+        assert_eq!(res.status(), Status::Ok, "{path}");
+        assert_eq!(
+            res.headers().get_one("Cache-Control"),
+            Some("no-store"),
+            "{path}"
+        );
+        let policy = res
+            .headers()
+            .get_one("Permissions-Policy")
+            .unwrap_or_default();
+        assert!(
+            policy.contains("camera=()") && policy.contains("geolocation=()"),
+            "{path}"
+        );
+        assert!(
+            res.headers().get_one("Strict-Transport-Security").is_none(),
+            "{path} over http"
+        );
+    }
+    let css = app.client.get("/static/site.css").dispatch().await;
+    assert_ne!(css.headers().get_one("Cache-Control"), Some("no-store"));
+
+    let https = TestApp::with_figment(app.backend, |f| {
+        f.merge(("public_url", "https://localhost:8443"))
+    })
+    .await
+    .unwrap();
+    let res = https.client.get("/connexion").dispatch().await;
+    assert_eq!(
+        res.headers().get_one("Strict-Transport-Security"),
+        Some("max-age=31536000; includeSubDomains")
+    );
+}
 
 async fn health_answers(app: TestApp) {
     let (status, body) = app.get_json("/healthz").await;

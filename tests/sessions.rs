@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use reperes::auth::SESSION_COOKIE;
+use reperes::auth::session_cookie;
 use reperes::people::store;
 use rocket::http::{Cookie, Status};
 
@@ -13,7 +13,7 @@ use rocket::http::{Cookie, Status};
 fn saved_session(app: &TestApp) -> String {
     app.client
         .cookies()
-        .get_private(SESSION_COOKIE)
+        .get_private(session_cookie())
         .expect("a session cookie")
         .value()
         .to_string()
@@ -23,7 +23,7 @@ fn saved_session(app: &TestApp) -> String {
 async fn replay(app: &TestApp, session: &str) -> Status {
     app.client
         .get("/progression")
-        .private_cookie(Cookie::new(SESSION_COOKIE, session.to_string()))
+        .private_cookie(Cookie::new(session_cookie(), session.to_string()))
         .dispatch()
         .await
         .status()

@@ -159,7 +159,7 @@ fn described() -> Value {
         },
         "components": {
             "securitySchemes": {
-                "session": { "type": "apiKey", "in": "cookie", "name": "reperes_session" },
+                "session": { "type": "apiKey", "in": "cookie", "name": "__Host-reperes_session", "description": "Cookie de session chiffré (reperes_session si cookie_secure est désactivé en développement HTTP)" },
                 "token": { "type": "http", "scheme": "bearer", "description": "Jeton d'API créé par un administrateur (rpr_…), en lecture seule ou en lecture et écriture" }
             },
             "responses": {

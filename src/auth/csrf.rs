@@ -9,13 +9,20 @@
 use base64::Engine;
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::uri::Origin;
-use rocket::http::{Cookie, CookieJar, Method, SameSite};
+use rocket::http::{CookieJar, Method};
 use rocket::request::Request;
 use rocket::{post, Data};
 
 use crate::error::Error;
 
-pub const CSRF_COOKIE: &str = "reperes_csrf";
+/// The token cookie's name (`__Host-` prefixed when cookies are secure).
+pub fn csrf_cookie() -> &'static str {
+    if super::secure_cookies() {
+        "__Host-reperes_csrf"
+    } else {
+        "reperes_csrf"
+    }
+}
 pub const CSRF_FIELD: &str = "csrf";
 /// The header that carries the token for requests that are not forms.
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
@@ -30,16 +37,11 @@ fn new_token() -> String {
 
 /// The browser's token, created (and its cookie set) on first use.
 pub fn token(cookies: &CookieJar<'_>) -> String {
-    if let Some(c) = cookies.get_private(CSRF_COOKIE) {
+    if let Some(c) = cookies.get_private(csrf_cookie()) {
         return c.value().to_string();
     }
     let token = new_token();
-    cookies.add_private(
-        Cookie::build((CSRF_COOKIE, token.clone()))
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .path("/"),
-    );
+    cookies.add_private(super::cookie(csrf_cookie(), token.clone()));
     token
 }
 
@@ -116,7 +118,7 @@ impl Fairing for CsrfFairing {
         }
         let expected = req
             .cookies()
-            .get_private(CSRF_COOKIE)
+            .get_private(csrf_cookie())
             .map(|c| c.value().to_string());
         let sent = match req.headers().get_one(CSRF_HEADER) {
             Some(h) => Some(h.trim().to_string()),

@@ -12,6 +12,7 @@ pub mod sessions;
 pub mod tokens;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 use std::time::Instant;
 
@@ -25,19 +26,48 @@ use crate::error::{Error, Result};
 use crate::people::{store, Role, User};
 use tokens::ApiToken;
 
-/// Name of the private (encrypted, authenticated) session cookie.
-pub const SESSION_COOKIE: &str = "reperes_session";
+/// Whether cookies carry `Secure` and the `__Host-` / `__Secure-` name prefixes (the
+/// `cookie_secure` setting, on unless turned off for plain-HTTP local development). One
+/// value per process, set when the service is assembled.
+static SECURE_COOKIES: AtomicBool = AtomicBool::new(true);
+
+/// Applies the `cookie_secure` setting.
+pub fn set_secure_cookies(secure: bool) {
+    SECURE_COOKIES.store(secure, Ordering::Relaxed);
+}
+
+pub fn secure_cookies() -> bool {
+    SECURE_COOKIES.load(Ordering::Relaxed)
+}
+
+/// The session cookie's name: `__Host-reperes_session` (Secure, path `/`, no domain: it
+/// cannot be set by a sibling domain or over plain HTTP), or `reperes_session` when secure
+/// cookies are off.
+pub fn session_cookie() -> &'static str {
+    if secure_cookies() {
+        "__Host-reperes_session"
+    } else {
+        "reperes_session"
+    }
+}
+
+/// A cookie with the attributes every Repères cookie carries.
+pub fn cookie(name: &'static str, value: String) -> Cookie<'static> {
+    Cookie::build((name, value))
+        .http_only(true)
+        .secure(secure_cookies())
+        .same_site(SameSite::Lax)
+        .path("/")
+        .build()
+}
 /// How long a session lasts at most.
 pub const SESSION_HOURS: i64 = 10;
 
 /// Opens a session for `user` on the server and puts its id in the private cookie.
 pub async fn open_session(db: &Db, cookies: &CookieJar<'_>, user: &User) -> Result<()> {
     let id = sessions::open(db, user.id, crate::db::now(), SESSION_HOURS).await?;
-    let cookie = Cookie::build((SESSION_COOKIE, id.to_string()))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .path("/")
-        .max_age(rocket::time::Duration::hours(SESSION_HOURS));
+    let mut cookie = cookie(session_cookie(), id.to_string());
+    cookie.set_max_age(rocket::time::Duration::hours(SESSION_HOURS));
     cookies.add_private(cookie);
     Ok(())
 }
@@ -50,7 +80,7 @@ pub async fn close_session(
     cache: &UserCache,
 ) -> Result<Option<Uuid>> {
     let id = session_id(cookies);
-    cookies.remove_private(Cookie::build(SESSION_COOKIE).path("/"));
+    cookies.remove_private(Cookie::build(session_cookie()).path("/"));
     let Some(id) = id else { return Ok(None) };
     cache.forget(id);
     let user = sessions::find(db, id).await?.map(|s| s.user_id);
@@ -60,7 +90,7 @@ pub async fn close_session(
 
 /// The session id of the cookie, if it holds one.
 fn session_id(cookies: &CookieJar<'_>) -> Option<Uuid> {
-    Uuid::parse_str(cookies.get_private(SESSION_COOKIE)?.value()).ok()
+    Uuid::parse_str(cookies.get_private(session_cookie())?.value()).ok()
 }
 
 /// Recently checked sessions with their user, so that a page does not read the session and

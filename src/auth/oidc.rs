@@ -37,6 +37,9 @@ pub struct LoginState {
 pub struct Identity {
     pub subject: String,
     pub email: Option<String>,
+    /// The provider vouches for the address (`email_verified`); only then may the first
+    /// sign-in link the person to a directory record by e-mail.
+    pub email_verified: bool,
     pub name: Option<String>,
     pub groups: Vec<String>,
 }
@@ -196,6 +199,7 @@ impl Oidc {
         Ok(Identity {
             subject: claims.subject().as_str().to_string(),
             email: claims.email().map(|e| e.as_str().to_lowercase()),
+            email_verified: claims.email_verified().unwrap_or(false),
             name: claims
                 .name()
                 .and_then(|n| n.get(None))
@@ -204,8 +208,9 @@ impl Oidc {
         })
     }
 
-    /// The role given by the person's groups: the highest one any group maps to.
-    pub fn role_for(&self, groups: &[String]) -> Role {
+    /// The role given by the person's groups: the highest one any group maps to; `None`
+    /// when no group maps to a role (the role set in Repères then stands).
+    pub fn role_for(&self, groups: &[String]) -> Option<Role> {
         role_for(&self.config.role_map, groups)
     }
 }
@@ -242,16 +247,16 @@ const PRECEDENCE: [Role; 6] = [
     Role::Learner,
 ];
 
-pub fn role_for(map: &std::collections::BTreeMap<String, String>, groups: &[String]) -> Role {
+pub fn role_for(
+    map: &std::collections::BTreeMap<String, String>,
+    groups: &[String],
+) -> Option<Role> {
     let granted: Vec<Role> = groups
         .iter()
         .filter_map(|g| map.get(g))
         .filter_map(|code| Role::parse(code))
         .collect();
-    PRECEDENCE
-        .into_iter()
-        .find(|r| granted.contains(r))
-        .unwrap_or(Role::Learner)
+    PRECEDENCE.into_iter().find(|r| granted.contains(r))
 }
 
 #[cfg(test)]
@@ -264,10 +269,17 @@ mod tests {
             .into_iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
-        assert_eq!(role_for(&map, &["agents".into(), "rh".into()]), Role::Hr);
-        assert_eq!(role_for(&map, &["chefs".into()]), Role::Manager);
-        assert_eq!(role_for(&map, &["inconnu".into()]), Role::Learner);
-        assert_eq!(role_for(&map, &[]), Role::Learner);
+        assert_eq!(
+            role_for(&map, &["agents".into(), "rh".into()]),
+            Some(Role::Hr)
+        );
+        assert_eq!(role_for(&map, &["chefs".into()]), Some(Role::Manager));
+        assert_eq!(
+            role_for(&map, &["inconnu".into()]),
+            None,
+            "Repères keeps its role"
+        );
+        assert_eq!(role_for(&map, &[]), None);
     }
 
     #[test]

@@ -22,7 +22,15 @@ use crate::people::store::{self, OidcUpsert};
 use crate::people::DEMO_PEOPLE;
 use crate::views::Page;
 
-const LOGIN_STATE_COOKIE: &str = "reperes_oidc";
+/// The login-state cookie lives under `/auth/oidc` only, so it takes the `__Secure-`
+/// prefix (`__Host-` requires the path `/`).
+fn login_state_cookie() -> &'static str {
+    if super::secure_cookies() {
+        "__Secure-reperes_oidc"
+    } else {
+        "reperes_oidc"
+    }
+}
 
 pub fn routes() -> Vec<Route> {
     let mut r = routes![
@@ -173,7 +181,7 @@ async fn logout_everywhere(
     )
     .await?;
     cache.forget_user(u.id);
-    cookies.remove_private(Cookie::build(super::SESSION_COOKIE).path("/"));
+    cookies.remove_private(Cookie::build(super::session_cookie()).path("/"));
     audit::store::record(
         db,
         Event::by(Some(&u), Kind::SignOut, &u.email)
@@ -297,8 +305,9 @@ async fn oidc_login(
     let value = serde_json::to_string(&state).map_err(|e| Error::Internal(e.to_string()))?;
     // Lax, not Strict: the browser must send it back on the provider's redirect.
     cookies.add_private(
-        Cookie::build((LOGIN_STATE_COOKIE, value))
+        Cookie::build((login_state_cookie(), value))
             .http_only(true)
+            .secure(super::secure_cookies())
             .same_site(SameSite::Lax)
             .path("/auth/oidc")
             .max_age(rocket::time::Duration::minutes(LOGIN_STATE_MINUTES)),
@@ -331,9 +340,9 @@ async fn oidc_callback(
     // The login state is used once: removed before anything else, so a replayed callback
     // finds nothing.
     let saved = cookies
-        .get_private(LOGIN_STATE_COOKIE)
+        .get_private(login_state_cookie())
         .map(|c| c.value().to_string());
-    cookies.remove_private(Cookie::build(LOGIN_STATE_COOKIE).path("/auth/oidc"));
+    cookies.remove_private(Cookie::build(login_state_cookie()).path("/auth/oidc"));
     let login: Option<LoginState> = saved.and_then(|s| serde_json::from_str(&s).ok());
     let Some(login) = login else {
         audit::store::record(
@@ -386,11 +395,28 @@ async fn oidc_callback(
         db,
         &identity.subject,
         identity.email.as_deref(),
+        identity.email_verified,
         identity.name.as_deref(),
         role,
     )
     .await?
     {
+        OidcUpsert::NotLinkable => {
+            audit::store::record(
+                db,
+                fail(&format!(
+                    "adresse non rattachable ({}) : {}",
+                    if identity.email_verified {
+                        "pas une fiche de l'annuaire"
+                    } else {
+                        "non vérifiée par le fournisseur"
+                    },
+                    identity.subject
+                )),
+            )
+            .await?;
+            Err(Error::ForbiddenWith("Votre compte de la Ville n'a pas pu être rattaché à votre fiche Repères : l'adresse électronique n'est pas vérifiée par le fournisseur d'identité ou appartient à un autre compte. Adressez-vous à la direction des ressources humaines.".into()))
+        }
         OidcUpsert::Inactive => {
             audit::store::record(
                 db,

@@ -279,7 +279,8 @@ impl Certifier {
         format!("{}/verify/{number}", self.public_url.trim_end_matches('/'))
     }
 
-    /// Freezes and signs the data of a new certificate.
+    /// Freezes and signs the data of a new certificate. The caller (learning) says until
+    /// when the completion is valid; the certificate states that day, in Paris time.
     #[allow(clippy::too_many_arguments)]
     pub fn draft(
         &self,
@@ -289,9 +290,9 @@ impl Certifier {
         module_version: &str,
         score: u32,
         completed_at: DateTime<Utc>,
-        validity_months: u32,
+        valid_until: DateTime<Utc>,
     ) -> store::Draft {
-        let valid_until = paris_today(crate::learning::valid_until(completed_at, validity_months));
+        let valid_until = paris_today(valid_until);
         let payload = Payload {
             v: 1,
             number: new_number(),

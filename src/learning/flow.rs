@@ -309,7 +309,7 @@ pub async fn submit(
             &attempt.module_version,
             grading.score,
             now,
-            module.map(|m| m.validity_months).unwrap_or(12),
+            valid_until(now, module.map(|m| m.validity_months).unwrap_or(12)),
         )
     });
     store::record_submission(db, &attempt, &answers, &grading, certificate.as_ref(), now).await?;

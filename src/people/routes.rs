@@ -157,6 +157,11 @@ async fn set_role(
     let form = form.map_err(|_| Error::BadRequest("Choisissez un rôle.".into()))?;
     let role = Role::parse(form.role)
         .ok_or_else(|| Error::Unprocessable(format!("Rôle inconnu : « {} ».", form.role)))?;
+    if role != Role::Admin && store::is_last_admin(db, person.id).await? {
+        return Err(Error::Conflict(
+            "C'est le dernier compte administrateur actif : nommez d'abord un autre administrateur ou une autre administratrice.".into(),
+        ));
+    }
     let before = store::set_role(db, person.id, role).await?;
     cache.forget_user(person.id);
     if before.as_deref() != Some(role.code()) {

@@ -337,39 +337,80 @@ pub enum OidcUpsert {
     SignedIn(User, Option<String>),
     /// The person exists but was deactivated (left the directory).
     Inactive,
+    /// The address belongs to an account this sign-in may not take over (not a directory
+    /// agent, or the provider did not verify the address).
+    NotLinkable,
 }
 
-/// Finds the person of an OIDC identity (by subject, then by e-mail for people imported
-/// from the directory), updates name, e-mail and role from the claims, or creates them.
+/// Finds the person of an OIDC identity: by subject; else, on the first sign-in, a city
+/// agent of the directory with the same address when the provider verified it; else a new
+/// account. A directory agent keeps the directory's name and address (they appear on
+/// signed certificates); other accounts take them from the claims. The role comes from the
+/// provider's groups when one of them maps to a role (never demoting the last
+/// administrator), and stays as set in Repères otherwise.
 pub async fn upsert_oidc(
     db: &Db,
     subject: &str,
     email: Option<&str>,
+    email_verified: bool,
     name: Option<&str>,
-    role: Role,
+    role: Option<Role>,
 ) -> Result<OidcUpsert> {
     let now = db::now();
     let found = on_db!(db, pool => {
         let mut tx = pool.begin_write().await?;
         let conn = tx.conn();
-        let mut row: Option<(Uuid, bool, String)> = sqlx::query_as(
-            "SELECT id, active, role FROM users WHERE oidc_subject = $1"
+        let mut row: Option<(Uuid, bool, String, String)> = sqlx::query_as(
+            "SELECT id, active, role, source FROM users WHERE oidc_subject = $1"
         ).bind(subject).fetch_optional(&mut *conn).await?;
         if row.is_none() {
             if let Some(email) = email {
-                row = sqlx::query_as("SELECT id, active, role FROM users WHERE email = $1 AND oidc_subject IS NULL")
-                    .bind(email).fetch_optional(&mut *conn).await?;
+                // Link on first sign-in only to a city agent of the directory, by an address
+                // the provider has verified: never a partner, a demo or an OIDC-created
+                // account, never on an unverified address.
+                let candidate: Option<(Uuid, bool, String, String, Option<Uuid>)> = sqlx::query_as(
+                    "SELECT id, active, role, source, partner_id FROM users WHERE email = $1 AND oidc_subject IS NULL"
+                ).bind(email).fetch_optional(&mut *conn).await?;
+                match candidate {
+                    Some((id, active, role, source, None)) if email_verified && source == "directory" => {
+                        row = Some((id, active, role, source));
+                    }
+                    Some(_) => return Ok(OidcUpsert::NotLinkable),
+                    None => {
+                        let taken: Option<Uuid> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+                            .bind(email).fetch_optional(&mut *conn).await?;
+                        if taken.is_some() {
+                            return Ok(OidcUpsert::NotLinkable);
+                        }
+                    }
+                }
             }
         }
         let outcome = match row {
-            Some((_, false, _)) => None,
-            Some((id, true, old_role)) => {
-                sqlx::query(
-                    "UPDATE users SET oidc_subject = $1, email = COALESCE($2, email),
-                            display_name = COALESCE($3, display_name), role = $4 WHERE id = $5"
-                ).bind(subject).bind(email).bind(name).bind(role.code()).bind(id)
-                    .execute(&mut *conn).await?;
-                Some((id, (old_role != role.code()).then_some(old_role)))
+            Some((_, false, _, _)) => None,
+            Some((id, true, old_role, source)) => {
+                let mut new_role = role.map(|r| r.code().to_string()).unwrap_or_else(|| old_role.clone());
+                if old_role == Role::Admin.code() && new_role != old_role {
+                    let admins: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND active")
+                        .fetch_one(&mut *conn).await?;
+                    if admins <= 1 {
+                        // The groups would demote the last administrator: kept.
+                        new_role = old_role.clone();
+                    }
+                }
+                if source == "directory" {
+                    // The directory's name and address stay: they are on signed certificates.
+                    sqlx::query("UPDATE users SET oidc_subject = $1, role = $2 WHERE id = $3")
+                        .bind(subject).bind(&new_role).bind(id)
+                        .execute(&mut *conn).await?;
+                } else {
+                    sqlx::query(
+                        "UPDATE users SET oidc_subject = $1, email = COALESCE($2, email),
+                                display_name = COALESCE($3, display_name), role = $4 WHERE id = $5"
+                    ).bind(subject).bind(email.filter(|_| email_verified)).bind(name).bind(&new_role).bind(id)
+                        .execute(&mut *conn).await?;
+                }
+                Some((id, (old_role != new_role).then_some(old_role)))
             }
             None => {
                 let id = Uuid::new_v4();
@@ -377,7 +418,7 @@ pub async fn upsert_oidc(
                 sqlx::query(
                     "INSERT INTO users (id, email, display_name, role, audiences, active, created_at, source, oidc_subject)
                      VALUES ($1, $2, $3, $4, 'tous', TRUE, $5, 'oidc', $6)"
-                ).bind(id).bind(&email).bind(name.unwrap_or(&email)).bind(role.code()).bind(now).bind(subject)
+                ).bind(id).bind(&email).bind(name.unwrap_or(&email)).bind(role.unwrap_or(Role::Learner).code()).bind(now).bind(subject)
                     .execute(&mut *conn).await?;
                 Some((id, None))
             }
@@ -392,6 +433,18 @@ pub async fn upsert_oidc(
         .await?
         .ok_or_else(|| Error::Internal(format!("user {id} vanished after sign-in")))?;
     Ok(OidcUpsert::SignedIn(user, old_role))
+}
+
+/// Whether `id` is the only active administrator (who must not be demoted).
+pub async fn is_last_admin(db: &Db, id: Uuid) -> Result<bool> {
+    let (role, admins): (Option<String>, i64) = on_db!(db, pool => {
+        let role: Option<String> = sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
+            .bind(id).fetch_optional(pool).await?;
+        let admins: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND active")
+            .fetch_one(pool).await?;
+        (role, admins)
+    });
+    Ok(role.as_deref() == Some("admin") && admins <= 1)
 }
 
 #[derive(FromRow)]

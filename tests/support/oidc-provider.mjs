@@ -109,6 +109,33 @@ const ACCOUNTS = [
     family_name: 'Moreau',
     groups: ['reperes-admins'],
   },
+  // Linking cases: an address the provider has not verified, a directory agent whose
+  // name differs at the provider, and a partner's address.
+  {
+    username: 'nonverifie',
+    sub: 'nv-0004',
+    email: 'dora@ville.test',
+    email_verified: false,
+    given_name: 'Dora',
+    family_name: 'Usurpée',
+    groups: ['reperes-agents'],
+  },
+  {
+    username: 'annuaire',
+    sub: 'dir-0005',
+    email: 'ines.dir@ville.test',
+    given_name: 'Inès',
+    family_name: 'Nom-Modifié',
+    groups: ['reperes-agents'],
+  },
+  {
+    username: 'partenaire',
+    sub: 'pa-0006',
+    email: 'aicha.diallo@demo.reperes.test',
+    given_name: 'Aïcha',
+    family_name: 'Diallo',
+    groups: [],
+  },
 ];
 
 function lookupAccount(id) {
@@ -127,7 +154,7 @@ async function findAccount(ctx, id) {
       return {
         sub: accountId,
         email: known.email,
-        email_verified: true,
+        email_verified: known.email_verified ?? true,
         name: `${known.given_name} ${known.family_name}`,
         given_name: known.given_name,
         family_name: known.family_name,

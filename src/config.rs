@@ -36,6 +36,9 @@ pub struct Config {
     /// `Secure` cookies with the `__Host-` prefix. Turn off only for plain-HTTP local
     /// development on a browser that refuses secure cookies from `http://127.0.0.1`.
     pub cookie_secure: bool,
+    /// A directory import that would deactivate more than this share (percent) of the
+    /// active directory people needs an explicit confirmation.
+    pub import_max_deactivation_percent: u32,
     /// A session ends after this many minutes without a request.
     pub session_idle_minutes: i64,
     /// How long an instance trusts a checked session before reading it again.
@@ -88,6 +91,7 @@ impl Default for Config {
             outbox_poll_seconds: 5,
             scheduler: true,
             cookie_secure: true,
+            import_max_deactivation_percent: 10,
             session_idle_minutes: 30,
             session_cache_seconds: 10,
             mail_from: "Repères <ne-pas-repondre@reperes.invalid>".into(),

@@ -51,6 +51,9 @@ enum PeopleCommand {
         /// Show what would be created, changed and deactivated, without writing.
         #[arg(long)]
         dry_run: bool,
+        /// Confirm deactivations above `import_max_deactivation_percent` of the directory.
+        #[arg(long)]
+        confirm_deactivations: bool,
     },
 }
 
@@ -84,8 +87,13 @@ fn main() -> ExitCode {
             command: CoursesCommand::Check { dir },
         } => check_courses(dir),
         Command::People {
-            command: PeopleCommand::Import { file, dry_run },
-        } => import_people(file, dry_run),
+            command:
+                PeopleCommand::Import {
+                    file,
+                    dry_run,
+                    confirm_deactivations,
+                },
+        } => import_people(file, dry_run, confirm_deactivations),
         Command::Tokens {
             command: TokensCommand::Create { name, scope },
         } => create_token(name, scope),
@@ -161,7 +169,15 @@ where
     })
 }
 
-fn import_people(file: PathBuf, dry_run: bool) -> ExitCode {
+fn import_people(file: PathBuf, dry_run: bool, confirm_deactivations: bool) -> ExitCode {
+    let max_percent = reperes::config::figment()
+        .extract::<reperes::Config>()
+        .map(|c| c.import_max_deactivation_percent)
+        .unwrap_or(10);
+    let safeguard = reperes::people::directory::Safeguard {
+        confirmed: confirm_deactivations,
+        max_percent,
+    };
     let text = match std::fs::read_to_string(&file) {
         Ok(t) => t,
         Err(e) => {
@@ -179,7 +195,7 @@ fn import_people(file: PathBuf, dry_run: bool) -> ExitCode {
             )
         };
         let started = std::time::Instant::now();
-        match reperes::people::directory::run(&db, &text, dry_run, event).await {
+        match reperes::people::directory::run(&db, &text, dry_run, safeguard, event).await {
             Ok(Ok(r)) => {
                 // Written with writeln! and errors ignored: `| head` must not make it panic.
                 use std::io::Write;

@@ -396,7 +396,7 @@ fn rows() -> Vec<Row> {
         ),
         r(
             "POST",
-            "/api/v1/directory/import?<dry_run>",
+            "/api/v1/directory/import?<dry_run>&<confirm_deactivations>",
             "/api/v1/directory/import?dry_run=true",
             Csv,
             [401, 403, 403, 200, 403, 403, 200, 403, 200],

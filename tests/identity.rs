@@ -11,6 +11,7 @@ use serde_json::json;
 const REDIRECT: &str = "http://127.0.0.1:8000/auth/oidc/callback";
 
 on_both!(
+    the_hr_file_cannot_take_over_partners_or_admins_and_asks_before_mass_deactivation,
     a_client_cannot_choose_its_own_address,
     a_manager_s_subtree_is_case_sensitive,
     the_development_sign_in_opens_demo_accounts_only,
@@ -114,10 +115,16 @@ async fn oidc_linking_rules(backend: Backend) {
         "{HEADER}\nD1;dora@ville.test;Dupont;Dora;Ville/Accueil;accueil;;2020-01-01;;\n\
          D2;ines.dir@ville.test;Annuaire;Ines;Ville/Accueil;accueil;;2020-01-01;;\n"
     );
-    reperes::people::directory::run(app.database(), &csv, false, event)
-        .await
-        .unwrap()
-        .expect("valid file");
+    reperes::people::directory::run(
+        app.database(),
+        &csv,
+        false,
+        reperes::people::directory::Safeguard::default(),
+        event,
+    )
+    .await
+    .unwrap()
+    .expect("valid file");
     let subject_of = |email: &'static str| {
         let db = app.database().clone();
         async move {
@@ -398,6 +405,117 @@ async fn upload(app: &TestApp, csv: &str, dry_run: bool) -> (Status, String) {
     (status, res.into_string().await.unwrap_or_default())
 }
 
+/// The HR file never links or rewrites a partner's account or an administrator; an import
+/// that would deactivate more than 10 % of the directory asks for a confirmation; every
+/// changed person is audited with the fields that changed; the API takes files larger than
+/// 64 KiB, as the page does.
+async fn the_hr_file_cannot_take_over_partners_or_admins_and_asks_before_mass_deactivation(
+    app: TestApp,
+) {
+    use reperes::people::directory::{run, Safeguard};
+    let event = || reperes::audit::Event::by(None, reperes::audit::Kind::Import, "test");
+    for email in [AICHA, ADMIN] {
+        let csv = format!("{HEADER}\nX1;{email};Nom;Prenom;Ville/Accueil;accueil;;2020-01-01;;\n");
+        let lines = run(app.database(), &csv, false, Safeguard::default(), event())
+            .await
+            .unwrap()
+            .expect_err("refused");
+        assert!(
+            lines[0]
+                .message
+                .contains("partner's account or an administrator"),
+            "{email}: {lines:?}"
+        );
+    }
+
+    let line = |i: usize, unit: &str| {
+        format!("P{i};p{i}@ville.test;Nom{i};Prenom;{unit};accueil;;2020-01-01;;\n")
+    };
+    let all: String = (0..20).map(|i| line(i, "Ville/Accueil")).collect();
+    run(
+        app.database(),
+        &format!("{HEADER}\n{all}"),
+        false,
+        Safeguard::default(),
+        event(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    // A truncated file: two people left out of twenty would be eighteen deactivations.
+    let two = format!(
+        "{HEADER}\n{}{}",
+        line(0, "Ville/Accueil"),
+        line(1, "Ville/État civil")
+    );
+    let lines = run(app.database(), &two, false, Safeguard::default(), event())
+        .await
+        .unwrap()
+        .expect_err("asks for a confirmation");
+    assert!(
+        lines[0].message.contains("would deactivate 18 of the 20"),
+        "{lines:?}"
+    );
+    let (active, _) = count_directory(&app).await;
+    assert_eq!(active, 20, "nothing deactivated");
+    // Confirmed: done, and each person audited with what changed.
+    let confirmed = Safeguard {
+        confirmed: true,
+        ..Safeguard::default()
+    };
+    let report = run(app.database(), &two, false, confirmed, event())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.deactivated, 18);
+    let details: Vec<(String, String)> = reperes::on_db!(app.database(), pool => sqlx::query_as("SELECT subject, details FROM audit_events WHERE kind = 'import'").fetch_all(pool).await).unwrap();
+    assert!(
+        details.contains(&(
+            "p1@ville.test".into(),
+            "modifié par l'import : service".into()
+        )),
+        "{details:?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|(s, d)| s == "p7@ville.test" && d.contains("désactivé")),
+        "{details:?}"
+    );
+
+    // The API: a 100 KB file goes through, as it would through the page.
+    let (_, token) = reperes::auth::tokens::create(
+        app.database(),
+        "rw",
+        reperes::auth::tokens::TokenScope::ReadWrite,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    let big: String = (100..1600).map(|i| line(i, "Ville/Accueil")).collect();
+    let body = format!(
+        "{HEADER}\n{}{}{big}",
+        line(0, "Ville/Accueil"),
+        line(1, "Ville/État civil")
+    );
+    assert!(body.len() > 64 * 1024, "{} bytes", body.len());
+    let res = app
+        .client
+        .post("/api/v1/directory/import?dry_run=true")
+        .header(rocket::http::Header::new(
+            "Authorization",
+            format!("Bearer {token}"),
+        ))
+        .header(rocket::http::ContentType::CSV)
+        .body(body)
+        .dispatch()
+        .await;
+    let (status, json) = json_of(res).await;
+    assert_eq!(status, Status::Ok, "{json}");
+    assert_eq!(json["report"]["created"], 1500);
+}
+
 /// The client-address header is off unless configured: a client that sends its own
 /// `X-Real-IP` neither escapes the per-client limit nor writes that address in the audit log.
 async fn a_client_cannot_choose_its_own_address(app: TestApp) {
@@ -448,10 +566,16 @@ async fn a_manager_s_subtree_is_case_sensitive(app: TestApp) {
          C2;noe@ville.test;Noe;Lou;Ville de Nancy/CCAS/Antenne Nord;social;;2020-01-01;;\n\
          C3;yann@ville.test;Yann;Eva;Ville de Nancy/Ccas/Antenne Sud;social;;2020-01-01;;\n"
     );
-    reperes::people::directory::run(app.database(), &csv, false, event)
-        .await
-        .unwrap()
-        .expect("valid file");
+    reperes::people::directory::run(
+        app.database(),
+        &csv,
+        false,
+        reperes::people::directory::Safeguard::default(),
+        event,
+    )
+    .await
+    .unwrap()
+    .expect("valid file");
     reperes::on_db!(app.database(), pool => sqlx::query(
         "UPDATE users SET org_unit_id = (SELECT id FROM org_units WHERE path = 'Ville de Nancy/CCAS') WHERE email = $1"
     ).bind("jean-pierre.muller@demo.reperes.test").execute(pool).await.map(|_| ())).unwrap();
@@ -478,10 +602,16 @@ async fn the_development_sign_in_opens_demo_accounts_only(app: TestApp) {
         "{HEADER}\nD1;dora@ville.test;Dupont;Dora;Ville/Accueil;accueil;;2020-01-01;;\n\
          D2;camille.martin@demo.reperes.test;Martin;Camille;Ville/Accueil;accueil;;2020-01-01;;\n"
     );
-    reperes::people::directory::run(app.database(), &csv, false, event)
-        .await
-        .unwrap()
-        .expect("valid file");
+    reperes::people::directory::run(
+        app.database(),
+        &csv,
+        false,
+        reperes::people::directory::Safeguard::default(),
+        event,
+    )
+    .await
+    .unwrap()
+    .expect("valid file");
     for email in ["dora%40ville.test", "camille.martin%40demo.reperes.test"] {
         let (status, _, body) = app.post_form("/auth/dev", &format!("email={email}")).await;
         assert_eq!(status, Status::UnprocessableEntity, "{email}");
@@ -608,8 +738,19 @@ async fn directory_import_page_and_cli_rules(app: TestApp) {
         "{page}"
     );
 
-    let events: i64 = reperes::on_db!(app.database(), pool => sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE kind = 'import'").fetch_one(pool).await).unwrap();
-    assert_eq!(events, 3, "one audit event per real import");
+    let details: Vec<String> = reperes::on_db!(app.database(), pool => sqlx::query_scalar("SELECT details FROM audit_events WHERE kind = 'import'").fetch_all(pool).await).unwrap();
+    let summaries = details.iter().filter(|d| d.contains(" lignes : ")).count();
+    assert_eq!(summaries, 3, "one summary per real import: {details:?}");
+    let per_person = details
+        .iter()
+        .filter(|d| d.starts_with("modifié par l'import") || d.starts_with("désactivé"))
+        .count();
+    assert_eq!(
+        summaries + per_person,
+        details.len(),
+        "and one line per changed or deactivated person: {details:?}"
+    );
+    assert!(per_person >= 1, "{details:?}");
 }
 
 #[test]

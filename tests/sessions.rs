@@ -130,10 +130,16 @@ const HEADER: &str =
 
 async fn import(app: &TestApp, csv: &str) {
     let event = reperes::audit::Event::by(None, reperes::audit::Kind::Import, "test");
-    reperes::people::directory::run(app.database(), csv, false, event)
-        .await
-        .unwrap()
-        .expect("a valid file");
+    reperes::people::directory::run(
+        app.database(),
+        csv,
+        false,
+        reperes::people::directory::Safeguard::default(),
+        event,
+    )
+    .await
+    .unwrap()
+    .expect("a valid file");
 }
 
 async fn deactivation_ends_sessions_and_reactivation_does_not_revive_them(app: TestApp) {

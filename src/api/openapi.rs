@@ -135,9 +135,12 @@ fn described() -> Value {
             }},
             "/directory/import": { "post": {
                 "summary": "Import de l'annuaire RH (corps : le fichier CSV)",
-                "description": "Colonnes : matricule, courriel, nom, prenom, service, publics, fonction, date_entree, sexe, categorie. Toute ligne invalide fait rejeter le fichier entier (422, avec « line N: message »). `dry_run=true` montre ce qui serait créé, modifié et désactivé.",
+                "description": "Colonnes : matricule, courriel, nom, prenom, service, publics, fonction, date_entree, sexe, categorie. Toute ligne invalide fait rejeter le fichier entier (422, avec « line N: message »). `dry_run=true` montre ce qui serait créé, modifié et désactivé. Un fichier qui désactiverait plus de `import_max_deactivation_percent` % des personnes actives de l'annuaire (10 % par défaut, et plus de 5 personnes) est refusé (422) sans `confirm_deactivations=true`. Les comptes des partenaires et des administrateurs ne sont jamais modifiés par le fichier. Jusqu'à 32 Mo.",
                 "security": [{ "session": [] }, { "token": [] }],
-                "parameters": [{ "name": "dry_run", "in": "query", "required": false, "schema": { "type": "boolean", "default": false } }],
+                "parameters": [
+                    { "name": "dry_run", "in": "query", "required": false, "schema": { "type": "boolean", "default": false } },
+                    { "name": "confirm_deactivations", "in": "query", "required": false, "schema": { "type": "boolean", "default": false } }
+                ],
                 "requestBody": { "required": true, "content": { "text/csv": { "schema": { "type": "string" } } } },
                 "responses": with_errors(json!({ "200": { "description": "Rapport d'import" } }), &[("403", "Jeton en lecture seule, ou rôle autre que RH / administrateur"), ("422", "Lignes invalides, rien n'est importé")])
             }},

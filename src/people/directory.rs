@@ -26,11 +26,34 @@ pub struct ImportReport {
 
 const EXAMPLES: usize = 50;
 
-/// Imports `text`. `Ok(Err(lines))` when the file has bad lines: nothing is written.
+/// The guard against a truncated or wrong file that would deactivate a large part of the
+/// city: above `max_percent` of the active directory people (and more than
+/// [`ALWAYS_ALLOWED`]), deactivations need an explicit confirmation.
+#[derive(Debug, Clone, Copy)]
+pub struct Safeguard {
+    pub confirmed: bool,
+    pub max_percent: u32,
+}
+
+impl Default for Safeguard {
+    fn default() -> Safeguard {
+        Safeguard {
+            confirmed: false,
+            max_percent: 10,
+        }
+    }
+}
+
+/// Deactivations that never need a confirmation, whatever the share.
+pub const ALWAYS_ALLOWED: usize = 5;
+
+/// Imports `text`. `Ok(Err(lines))` when the file has bad lines, or would deactivate too
+/// many people without confirmation: nothing is written.
 pub async fn run(
     db: &Db,
     text: &str,
     dry_run: bool,
+    safeguard: Safeguard,
     event: Event,
 ) -> Result<std::result::Result<ImportReport, Vec<LineError>>> {
     let rows = match import::parse(text) {
@@ -43,6 +66,25 @@ pub async fn run(
         Ok(p) => p,
         Err(e) => return Ok(Err(e)),
     };
+    let active = existing
+        .iter()
+        .filter(|e| e.from_directory && e.active && !e.protected)
+        .count();
+    let leaving = plan.deactivate.len();
+    if !dry_run
+        && !safeguard.confirmed
+        && leaving > ALWAYS_ALLOWED
+        && leaving * 100 > active * safeguard.max_percent as usize
+    {
+        return Ok(Err(vec![LineError {
+            line: 1,
+            message: format!(
+                "this file would deactivate {leaving} of the {active} active people of the directory \
+                 (more than {} %): check that it is the whole export, then confirm the deactivations",
+                safeguard.max_percent
+            ),
+        }]));
+    }
     let report = ImportReport {
         dry_run,
         rows: count,

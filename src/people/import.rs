@@ -63,6 +63,9 @@ pub struct Existing {
     pub category: Option<String>,
     pub active: bool,
     pub from_directory: bool,
+    /// A partner's account or an administrator: the HR file never links, changes or
+    /// deactivates it.
+    pub protected: bool,
 }
 
 /// What an import will do.
@@ -381,6 +384,13 @@ pub fn plan(rows: Vec<Row>, existing: &[Existing]) -> Result<Plan, Vec<LineError
         }
         match target {
             None => plan.create.push(row),
+            Some(e) if e.protected => errors.push(LineError {
+                line: row.line,
+                message: format!(
+                    "e-mail {} belongs to a partner's account or an administrator: the HR file cannot change it",
+                    quoted(&row.email)
+                ),
+            }),
             Some(e) => {
                 seen.insert(e.id);
                 let mut changed = Vec::new();
@@ -431,7 +441,7 @@ pub fn plan(rows: Vec<Row>, existing: &[Existing]) -> Result<Plan, Vec<LineError
     }
     plan.deactivate = existing
         .iter()
-        .filter(|e| e.from_directory && e.active && !seen.contains(&e.id))
+        .filter(|e| e.from_directory && e.active && !e.protected && !seen.contains(&e.id))
         .map(|e| (e.id, e.email.clone()))
         .collect();
     Ok(plan)
@@ -529,6 +539,7 @@ mod tests {
             category: Some("C".into()),
             active: true,
             from_directory,
+            protected: false,
         }
     }
 

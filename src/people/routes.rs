@@ -3,7 +3,6 @@
 
 use std::net::IpAddr;
 
-use rocket::data::Capped;
 use rocket::form::{Form, FromForm};
 use rocket::fs::TempFile;
 use rocket::http::Status;
@@ -192,6 +191,7 @@ struct Upload<'r> {
     csrf: &'r str,
     file: TempFile<'r>,
     dry_run: bool,
+    confirm_deactivations: bool,
 }
 
 /// Largest accepted file.
@@ -220,6 +220,7 @@ async fn read_upload(file: &TempFile<'_>) -> Result<String> {
 #[post("/rh/import", data = "<form>")]
 async fn import_upload(
     db: &State<Db>,
+    config: &State<crate::config::Config>,
     hr: HrOrAdmin,
     ip: Option<IpAddr>,
     form: std::result::Result<Form<Upload<'_>>, rocket::form::Errors<'_>>,
@@ -233,14 +234,19 @@ async fn import_upload(
         .map(|n| n.dangerous_unsafe_unsanitized_raw().as_str().to_string())
         .unwrap_or_else(|| "fichier".into());
     let event = Event::by(Some(&hr.0), Kind::Import, name).client(ip);
-    let (status, report, errors) = match directory::run(db, &text, form.dry_run, event).await? {
-        Ok(r) => (Status::Ok, Some(r), vec![]),
-        Err(e) => (
-            Status::UnprocessableEntity,
-            None,
-            e.iter().map(|l| l.to_string()).collect(),
-        ),
+    let safeguard = directory::Safeguard {
+        confirmed: form.confirm_deactivations,
+        max_percent: config.import_max_deactivation_percent,
     };
+    let (status, report, errors) =
+        match directory::run(db, &text, form.dry_run, safeguard, event).await? {
+            Ok(r) => (Status::Ok, Some(r), vec![]),
+            Err(e) => (
+                Status::UnprocessableEntity,
+                None,
+                e.iter().map(|l| l.to_string()).collect(),
+            ),
+        };
     Ok((
         status,
         Page::new(
@@ -328,21 +334,33 @@ async fn api_partners(db: &State<Db>, caller: ApiCaller) -> Result<Value> {
 }
 
 /// The directory import for machine clients: the CSV file as the body.
-#[post("/directory/import?<dry_run>", data = "<body>")]
+#[post("/directory/import?<dry_run>&<confirm_deactivations>", data = "<data>")]
 async fn api_import(
     db: &State<Db>,
+    config: &State<crate::config::Config>,
     caller: ApiCaller,
     ip: Option<IpAddr>,
     dry_run: Option<bool>,
-    body: std::result::Result<Capped<String>, std::io::Error>,
+    confirm_deactivations: Option<bool>,
+    data: rocket::data::Data<'_>,
 ) -> Result<(Status, Value)> {
     hr_or_token(&caller, true)?;
-    let body = body.map_err(|e| Error::BadRequest(format!("corps illisible : {e}")))?;
+    // The same size as an upload through the page, not the 64 KiB of a plain string.
+    let body = data
+        .open(rocket::data::ToByteUnit::bytes(MAX_IMPORT_BYTES))
+        .into_string()
+        .await
+        .map_err(|e| Error::BadRequest(format!("corps illisible : {e}")))?;
     if !body.is_complete() {
-        return Err(Error::Unprocessable(
-            "Le fichier dépasse la taille autorisée.".into(),
-        ));
+        return Err(Error::Unprocessable(format!(
+            "Le fichier dépasse la taille autorisée ({} Mo).",
+            MAX_IMPORT_BYTES / 1024 / 1024
+        )));
     }
+    let safeguard = directory::Safeguard {
+        confirmed: confirm_deactivations.unwrap_or(false),
+        max_percent: config.import_max_deactivation_percent,
+    };
     let event = match &caller {
         ApiCaller::Person(u) => Event::by(Some(u), Kind::Import, "API"),
         ApiCaller::Token(t) => Event {
@@ -352,7 +370,7 @@ async fn api_import(
     }
     .client(ip);
     Ok(
-        match directory::run(db, &body, dry_run.unwrap_or(false), event).await? {
+        match directory::run(db, &body, dry_run.unwrap_or(false), safeguard, event).await? {
             Ok(report) => (Status::Ok, json!({ "report": report })),
             Err(lines) => (
                 Status::UnprocessableEntity,

@@ -461,13 +461,15 @@ struct ExistingRow {
     category: Option<String>,
     active: bool,
     source: String,
+    partner_id: Option<Uuid>,
+    role: String,
 }
 
 /// Everyone the directory import compares against.
 pub async fn directory_people(db: &Db) -> Result<Vec<super::import::Existing>> {
     let rows: Vec<ExistingRow> = on_db!(db, pool => sqlx::query_as(
         "SELECT u.id, u.employee_number, u.email, u.display_name, o.path AS org_path, u.audiences,
-                u.job_title, u.hire_date, u.sex, u.category, u.active, u.source
+                u.job_title, u.hire_date, u.sex, u.category, u.active, u.source, u.partner_id, u.role
          FROM users u LEFT JOIN org_units o ON o.id = u.org_unit_id"
     ).fetch_all(pool).await)?;
     Ok(rows
@@ -485,6 +487,7 @@ pub async fn directory_people(db: &Db) -> Result<Vec<super::import::Existing>> {
             category: r.category,
             active: r.active,
             from_directory: r.source == "directory",
+            protected: r.partner_id.is_some() || r.role == "admin",
         })
         .collect())
 }
@@ -521,7 +524,21 @@ pub async fn apply_import(
                 .bind(org).bind(&row.job_title).bind(row.hire_date).bind(&row.sex).bind(&row.category).bind(*id)
                 .execute(&mut *conn).await?;
         }
-        for (id, _) in &plan.deactivate {
+        for (row, _, fields) in &plan.update {
+            let change = crate::audit::Event {
+                subject: row.email.clone(),
+                details: format!("modifié par l'import : {}", fields.join(", ")),
+                ..event.clone()
+            };
+            crate::audit::store::insert_event!(conn, &change, now)?;
+        }
+        for (id, email) in &plan.deactivate {
+            let gone = crate::audit::Event {
+                subject: email.clone(),
+                details: "désactivé : absent du fichier de l'annuaire".into(),
+                ..event.clone()
+            };
+            crate::audit::store::insert_event!(conn, &gone, now)?;
             sqlx::query("UPDATE users SET active = FALSE WHERE id = $1").bind(*id).execute(&mut *conn).await?;
             crate::auth::sessions::end_all_sessions!(conn, *id, now, crate::auth::sessions::EndReason::Deactivated)?;
         }

@@ -169,6 +169,7 @@ pub fn error_page(req: &Request<'_>, status: Status, message: &str) -> String {
         401 => "Connexion requise",
         403 => "Accès refusé",
         404 => "Page introuvable",
+        405 => "Méthode non acceptée",
         400 | 422 => "Demande incorrecte",
         409 => "Action impossible",
         _ => "Erreur",

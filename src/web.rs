@@ -168,11 +168,78 @@ macro_rules! catcher_fn {
 catcher_fn!(bad_request, 400);
 catcher_fn!(unauthorized, 401);
 catcher_fn!(forbidden, 403);
-catcher_fn!(not_found, 404);
+/// Whether a mounted route's path (`/a/<id>/b`, `/static/<path..>`) matches a request path.
+fn route_path_matches(route: &str, path: &str) -> bool {
+    let route = route.split('?').next().unwrap_or(route);
+    let mut want = route.trim_matches('/').split('/');
+    let mut got = path.trim_matches('/').split('/');
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return true,
+            (Some(w), _) if w.starts_with('<') && w.ends_with("..>") => return true,
+            (Some(w), Some(g)) if (w.starts_with('<') && w.ends_with('>')) || w == g => {}
+            _ => return false,
+        }
+    }
+}
+
+/// A 405 with the `Allow` header that names the methods the address accepts.
+struct MethodNotAllowed(StatusMessage, String);
+
+impl<'r, 'o: 'r> rocket::response::Responder<'r, 'o> for MethodNotAllowed {
+    fn respond_to(self, req: &'r Request<'_>) -> rocket::response::Result<'o> {
+        let mut res = self.0.respond_to(req)?;
+        res.set_header(Header::new("Allow", self.1));
+        Ok(res)
+    }
+}
+
+/// Not found, unless the address exists with another method: then 405.
+#[catch(404)]
+fn not_found(req: &Request<'_>) -> Result<StatusMessage, MethodNotAllowed> {
+    let path = req.uri().path().as_str();
+    let mut allowed: Vec<&str> = req
+        .rocket()
+        .routes()
+        .filter(|r| r.method != req.method() && route_path_matches(&r.uri.to_string(), path))
+        .map(|r| r.method.as_str())
+        .collect();
+    allowed.sort_unstable();
+    allowed.dedup();
+    if allowed.is_empty() {
+        let status = Status::NotFound;
+        return Ok(StatusMessage(status, message_for(status, req)));
+    }
+    let list = allowed.join(", ");
+    Err(MethodNotAllowed(
+        StatusMessage(
+            Status::MethodNotAllowed,
+            format!(
+                "L'adresse {path} n'accepte pas la méthode {} (méthodes acceptées : {list}).",
+                req.method()
+            ),
+        ),
+        list,
+    ))
+}
 catcher_fn!(unprocessable, 422);
 catcher_fn!(payload_too_large, 413);
 catcher_fn!(internal, 500);
 catcher_fn!(unavailable, 503);
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn route_paths_match_segments_and_parameters() {
+        use super::route_path_matches as m;
+        assert!(m("/auth/deconnexion", "/auth/deconnexion"));
+        assert!(m("/personnes/<id>/role", "/personnes/42/role"));
+        assert!(m("/static/<path..>", "/static/a/b.css"));
+        assert!(m("/connexion?<next>&<envoye>", "/connexion"));
+        assert!(!m("/personnes/<id>/role", "/personnes/42"));
+        assert!(!m("/modules", "/modules/x"));
+    }
+}
 
 #[catch(default)]
 fn default(status: Status, req: &Request<'_>) -> StatusMessage {

@@ -12,7 +12,27 @@ on_both!(
     malformed_bodies_are_rejected_with_a_message,
     another_users_attempt_does_not_exist,
     invalid_answers_write_nothing,
+    a_wrong_method_is_405_with_the_allowed_ones,
 );
+
+/// An address that exists with another method answers 405 and says which methods it
+/// accepts, in HTML or in JSON under /api/; an unknown address stays 404.
+async fn a_wrong_method_is_405_with_the_allowed_ones(app: TestApp) {
+    let res = app.client.get("/auth/deconnexion").dispatch().await;
+    assert_eq!(res.status(), Status::MethodNotAllowed);
+    assert_eq!(res.headers().get_one("Allow"), Some("POST"));
+    let page = res.into_string().await.unwrap();
+    assert!(page.contains("accepte pas la méthode GET"), "{page}");
+    let res = app.client.get("/api/v1/directory/import").dispatch().await;
+    assert_eq!(res.status(), Status::MethodNotAllowed);
+    assert_eq!(res.headers().get_one("Allow"), Some("POST"));
+    let (status, body) = json_of(res).await;
+    assert_eq!(
+        (status, body["error"]["status"].as_u64()),
+        (Status::MethodNotAllowed, Some(405))
+    );
+    assert_eq!(app.get("/adresse-inconnue").await.0, Status::NotFound);
+}
 
 async fn unknown_things_are_not_found(app: TestApp) {
     app.login(CAMILLE).await;

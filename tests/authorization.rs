@@ -188,7 +188,7 @@ fn rows() -> Vec<Row> {
         // People: scope by role.
         r(
             "GET",
-            "/personnes?<page>",
+            "/personnes?<q>&<service>&<public>&<partenaire>&<etat>&<tri>&<page>",
             "/personnes",
             None,
             [401, 403, 200, 200, 403, 200, 200, 403, 403],
@@ -223,7 +223,7 @@ fn rows() -> Vec<Row> {
         ),
         r(
             "GET",
-            "/api/v1/people?<limit>&<offset>",
+            "/api/v1/people?<q>&<org_unit>&<audience>&<partner>&<active>&<sort>&<limit>&<offset>",
             "/api/v1/people",
             None,
             [401, 403, 200, 200, 403, 200, 200, 200, 200],

@@ -11,6 +11,7 @@ use serde_json::json;
 const REDIRECT: &str = "http://127.0.0.1:8000/auth/oidc/callback";
 
 on_both!(
+    the_people_list_searches_filters_sorts_and_counts,
     the_hr_file_cannot_take_over_partners_or_admins_and_asks_before_mass_deactivation,
     a_client_cannot_choose_its_own_address,
     a_manager_s_subtree_is_case_sensitive,
@@ -403,6 +404,113 @@ async fn upload(app: &TestApp, csv: &str, dry_run: bool) -> (Status, String) {
         .await;
     let status = res.status();
     (status, res.into_string().await.unwrap_or_default())
+}
+
+/// HR and managers search the people list by name, e-mail or employee number, filter it by
+/// unit, audience and state, sort it and page through it with a visible count; the scope
+/// of the viewer still applies underneath.
+async fn the_people_list_searches_filters_sorts_and_counts(app: TestApp) {
+    use reperes::people::directory::{run, Safeguard};
+    let event = reperes::audit::Event::by(None, reperes::audit::Kind::Import, "test");
+    let mut csv = format!("{HEADER}\n");
+    for i in 0..150 {
+        let (unit, audience) = if i % 3 == 0 {
+            (
+                "Ville de Nancy/Direction de la citoyenneté/Accueil et état civil",
+                "accueil",
+            )
+        } else {
+            ("Ville de Nancy/Solidarités/CCAS", "social")
+        };
+        csv.push_str(&format!(
+            "S{i:03};agent{i:03}@ville.test;Zorro{i:03};Ana;{unit};{audience};;2020-01-01;;\n"
+        ));
+    }
+    run(app.database(), &csv, false, Safeguard::default(), event)
+        .await
+        .unwrap()
+        .unwrap();
+    reperes::on_db!(app.database(), pool => sqlx::query("UPDATE users SET active = FALSE WHERE email = 'agent149@ville.test'").execute(pool).await.map(|_| ())).unwrap();
+
+    app.login(KARIM).await;
+    let people = |v: &serde_json::Value| -> Vec<String> {
+        v["people"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["email"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (status, all) = app
+        .get_json("/api/v1/people?q=zorro&limit=50&offset=100")
+        .await;
+    assert_eq!(status, Status::Ok, "{all}");
+    assert_eq!(all["total"], 149, "the deactivated one is not counted");
+    assert_eq!(people(&all).len(), 49);
+    assert_eq!(people(&all)[0], "agent100@ville.test", "sorted by name");
+    let (_, one) = app.get_json("/api/v1/people?q=S042").await;
+    assert_eq!(
+        people(&one),
+        ["agent042@ville.test"],
+        "employee number, exact"
+    );
+    let (_, by_mail) = app.get_json("/api/v1/people?q=AGENT04").await;
+    assert_eq!(by_mail["total"], 10, "part of an e-mail, any case");
+    let (_, accueil) = app
+        .get_json("/api/v1/people?q=zorro&audience=accueil")
+        .await;
+    assert_eq!(accueil["total"], 50);
+    let (_, ccas) = app
+        .get_json("/api/v1/people?q=zorro&org_unit=Ville%20de%20Nancy%2FSolidarit%C3%A9s")
+        .await;
+    assert_eq!(ccas["total"], 99);
+    let (_, gone) = app.get_json("/api/v1/people?q=zorro&active=inactive").await;
+    assert_eq!(people(&gone), ["agent149@ville.test"]);
+    let (_, by_unit) = app
+        .get_json("/api/v1/people?q=zorro&sort=org_unit&limit=1")
+        .await;
+    assert_eq!(
+        people(&by_unit),
+        ["agent000@ville.test"],
+        "Direction… before Solidarités"
+    );
+    let (status, err) = app.get_json("/api/v1/people?active=peut-etre").await;
+    assert_eq!(status, Status::BadRequest);
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("actifs, inactifs ou tous"));
+
+    // The page: the count, and page links that keep the search.
+    let (status, page) = app.get("/personnes?q=zorro&etat=actifs&page=1").await;
+    assert_eq!(status, Status::Ok);
+    assert!(
+        page.contains("149 personne(s) correspondant à la recherche — page 1 sur 2"),
+        "{page}"
+    );
+    assert!(
+        // As Handlebars escapes it: `=` is `&#x3D;`, `&` is `&amp;`.
+        page.contains("href=\"/personnes?q&#x3D;zorro&amp;etat&#x3D;actifs&amp;page&#x3D;2\""),
+        "{page}"
+    );
+    let (_, second) = app.get("/personnes?q=zorro&etat=actifs&page=2").await;
+    assert!(
+        second.contains("page 2 sur 2") && second.contains("Ana Zorro148"),
+        "{second}"
+    );
+
+    // A manager's scope applies under any filter.
+    app.logout().await;
+    app.login("jean-pierre.muller@demo.reperes.test").await;
+    let (_, mine) = app
+        .get_json("/api/v1/people?q=zorro&org_unit=Ville%20de%20Nancy%2FSolidarit%C3%A9s")
+        .await;
+    assert_eq!(mine["total"], 0, "{mine}");
+    let (_, mine) = app.get_json("/api/v1/people?q=zorro").await;
+    assert_eq!(
+        mine["total"], 50,
+        "only the reception agents of his direction"
+    );
 }
 
 /// The HR file never links or rewrites a partner's account or an administrator; an import

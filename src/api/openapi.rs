@@ -112,10 +112,16 @@ fn described() -> Value {
                 "summary": "Personnes du périmètre : tout le monde pour un jeton d'API ou les RH, le sous-arbre de son service pour un encadrant, sa structure pour un référent partenaire",
                 "security": [{ "session": [] }, { "token": [] }],
                 "parameters": [
+                    { "name": "q", "in": "query", "required": false, "description": "Partie du nom ou de l'adresse, ou matricule exact (100 caractères au plus)", "schema": { "type": "string", "maxLength": 100 } },
+                    { "name": "org_unit", "in": "query", "required": false, "description": "Chemin d'un service : ce service et ceux qui en dépendent", "schema": { "type": "string" } },
+                    { "name": "audience", "in": "query", "required": false, "schema": { "type": "string", "enum": ["accueil", "rh", "social", "partenaire", "encadrement", "tous"] } },
+                    { "name": "partner", "in": "query", "required": false, "schema": { "type": "string", "format": "uuid" } },
+                    { "name": "active", "in": "query", "required": false, "schema": { "type": "string", "enum": ["active", "inactive", "all"], "default": "active" } },
+                    { "name": "sort", "in": "query", "required": false, "schema": { "type": "string", "enum": ["name", "org_unit", "completed"], "default": "name" } },
                     { "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 } },
                     { "name": "offset", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0, "default": 0 } }
                 ],
-                "responses": with_errors(json!({ "200": { "description": "Personnes, par nom" } }), &[("403", "Rôle sans périmètre (apprenant)")])
+                "responses": with_errors(json!({ "200": { "description": "Une page de personnes (people), le nombre total (total), limit et offset" } }), &[("400", "Filtre invalide"), ("403", "Rôle sans périmètre (apprenant)")])
             }},
             "/people/{id}": { "get": {
                 "summary": "Une personne du périmètre et sa progression (hors périmètre : 404)",

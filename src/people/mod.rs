@@ -109,6 +109,111 @@ pub struct PersonRef {
     pub partner_id: Option<Uuid>,
 }
 
+/// Which people a list shows, besides the viewer's scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ActiveFilter {
+    #[default]
+    Active,
+    Inactive,
+    All,
+}
+
+/// How a list is sorted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PeopleSort {
+    #[default]
+    Name,
+    OrgUnit,
+    /// Most modules completed first.
+    Completed,
+}
+
+/// A search in the people list: the same for the page and the API.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeopleQuery {
+    /// Part of a name or an e-mail, or a whole employee number.
+    pub search: Option<String>,
+    /// An org-unit path: that unit and the ones under it.
+    pub org_unit: Option<String>,
+    pub audience: Option<crate::catalog::Audience>,
+    pub partner: Option<Uuid>,
+    pub active: ActiveFilter,
+    pub sort: PeopleSort,
+}
+
+/// The longest search text accepted.
+pub const MAX_SEARCH_CHARS: usize = 100;
+
+impl PeopleQuery {
+    /// Reads the filters as typed in the page or the API (French or English words for the
+    /// state and the sort); an unknown value is an error that names what is accepted.
+    pub fn parse(
+        search: Option<&str>,
+        org_unit: Option<&str>,
+        audience: Option<&str>,
+        partner: Option<&str>,
+        active: Option<&str>,
+        sort: Option<&str>,
+    ) -> Result<PeopleQuery, String> {
+        fn filled(v: Option<&str>) -> Option<&str> {
+            v.map(str::trim).filter(|v| !v.is_empty())
+        }
+        let search = filled(search).map(str::to_string);
+        if search
+            .as_ref()
+            .is_some_and(|s| s.chars().count() > MAX_SEARCH_CHARS)
+        {
+            return Err(format!(
+                "La recherche est limitée à {MAX_SEARCH_CHARS} caractères."
+            ));
+        }
+        let audience = match filled(audience) {
+            None => None,
+            Some(a) => Some(crate::catalog::Audience::parse(a).ok_or_else(|| {
+                format!(
+                    "Public inconnu « {a} » : {}.",
+                    crate::catalog::Audience::ALL.map(|x| x.code()).join(", ")
+                )
+            })?),
+        };
+        let partner = match filled(partner) {
+            None => None,
+            Some(p) => Some(
+                Uuid::parse_str(p)
+                    .map_err(|_| format!("Structure partenaire inconnue « {p} »."))?,
+            ),
+        };
+        let active = match filled(active) {
+            None | Some("actifs" | "active") => ActiveFilter::Active,
+            Some("inactifs" | "inactive") => ActiveFilter::Inactive,
+            Some("tous" | "all") => ActiveFilter::All,
+            Some(other) => {
+                return Err(format!(
+                    "État inconnu « {other} » : actifs, inactifs ou tous."
+                ))
+            }
+        };
+        let sort = match filled(sort) {
+            None | Some("nom" | "name") => PeopleSort::Name,
+            Some("service" | "org_unit") => PeopleSort::OrgUnit,
+            Some("modules" | "completed") => PeopleSort::Completed,
+            Some(other) => {
+                return Err(format!(
+                    "Tri inconnu « {other} » : nom, service ou modules."
+                ))
+            }
+        };
+        Ok(PeopleQuery {
+            search,
+            org_unit: filled(org_unit).map(str::to_string),
+            audience,
+            partner,
+            active,
+            sort,
+        })
+    }
+}
+
 /// The people whose records a role may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Visibility {

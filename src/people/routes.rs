@@ -13,7 +13,7 @@ use serde_json::json;
 use tokio::io::AsyncReadExt;
 use uuid::Uuid;
 
-use super::{directory, store, Role, User, Visibility};
+use super::{directory, store, ActiveFilter, PeopleQuery, PeopleSort, Role, User, Visibility};
 use crate::audit::{self, Event, Kind};
 use crate::auth::tokens::TokenScope;
 use crate::auth::{Admin, ApiCaller, CurrentUser, HrOrAdmin, Supervisor, UserCache};
@@ -58,20 +58,33 @@ fn scope_title(v: &Visibility) -> &'static str {
     }
 }
 
-#[get("/personnes?<page>")]
-async fn people_page(db: &State<Db>, who: Supervisor, page: Option<u32>) -> Result<Page> {
+#[allow(clippy::too_many_arguments)] // one argument per filter of the page
+#[get("/personnes?<q>&<service>&<public>&<partenaire>&<etat>&<tri>&<page>")]
+async fn people_page(
+    db: &State<Db>,
+    who: Supervisor,
+    q: Option<&str>,
+    service: Option<&str>,
+    public: Option<&str>,
+    partenaire: Option<&str>,
+    etat: Option<&str>,
+    tri: Option<&str>,
+    page: Option<u32>,
+) -> Result<Page> {
     let visibility = who.0.visibility();
+    let query =
+        PeopleQuery::parse(q, service, public, partenaire, etat, tri).map_err(Error::BadRequest)?;
     let page = i64::from(page.unwrap_or(1).max(1));
-    let mut people = store::people_in(
+    let (people, total) = store::search_people(
         db,
         who.0.id,
         &visibility,
-        PAGE_SIZE + 1,
+        &query,
+        PAGE_SIZE,
         (page - 1) * PAGE_SIZE,
     )
     .await?;
-    let more = people.len() as i64 > PAGE_SIZE;
-    people.truncate(PAGE_SIZE as usize);
+    let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
     let scope = match &visibility {
         Visibility::OrgSubtree(p) => p.clone(),
         Visibility::Partner(_) => who
@@ -81,16 +94,81 @@ async fn people_page(db: &State<Db>, who: Supervisor, page: Option<u32>) -> Resu
             .unwrap_or_default(),
         _ => String::new(),
     };
+    // The filters as typed, to keep them in the form and in the page links.
+    let keep = |v: Option<&str>| v.map(str::trim).unwrap_or("").to_string();
+    let filters = json!({
+        "q": keep(q), "service": keep(service), "public": keep(public),
+        "partenaire": keep(partenaire), "etat": keep(etat), "tri": keep(tri),
+    });
+    let link = |n: i64| {
+        let mut url = String::from("/personnes?");
+        for (k, v) in [
+            ("q", q),
+            ("service", service),
+            ("public", public),
+            ("partenaire", partenaire),
+            ("etat", etat),
+            ("tri", tri),
+        ] {
+            if let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) {
+                url.push_str(&format!(
+                    "{k}={}&",
+                    rocket::http::RawStr::new(v).percent_encode()
+                ));
+            }
+        }
+        format!("{url}page={n}")
+    };
+    let audiences: Vec<_> = crate::catalog::Audience::ALL
+        .iter()
+        .map(|a| json!({ "code": a.code(), "label": a.label(), "selected": query.audience == Some(*a) }))
+        .collect();
+    let partners: Vec<_> = if matches!(visibility, Visibility::All) {
+        store::partners(db)
+            .await?
+            .into_iter()
+            .map(|p| json!({ "id": p.id, "name": p.name, "selected": query.partner == Some(p.id) }))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let units: Vec<String> = store::org_units(db)
+        .await?
+        .into_iter()
+        .map(|u| u.path)
+        .filter(|path| match &visibility {
+            Visibility::OrgSubtree(root) => path == root || path.starts_with(&format!("{root}/")),
+            Visibility::All => true,
+            _ => false,
+        })
+        .collect();
     Ok(Page::new(
         "people/list",
         scope_title(&visibility),
         Some(&who.0),
         json!({
             "people": people,
+            "total": total,
             "scope": scope,
             "page": page,
-            "previous": (page > 1).then(|| page - 1),
-            "next": more.then(|| page + 1),
+            "pages": pages,
+            "filters": filters,
+            "filtered": query != PeopleQuery::default(),
+            "audiences": audiences,
+            "partners": partners,
+            "units": units,
+            "states": [
+                { "code": "actifs", "label": "Actives", "selected": query.active == ActiveFilter::Active },
+                { "code": "inactifs", "label": "Désactivées", "selected": query.active == ActiveFilter::Inactive },
+                { "code": "tous", "label": "Toutes", "selected": query.active == ActiveFilter::All },
+            ],
+            "sorts": [
+                { "code": "nom", "label": "Nom", "selected": query.sort == PeopleSort::Name },
+                { "code": "service", "label": "Service ou structure", "selected": query.sort == PeopleSort::OrgUnit },
+                { "code": "modules", "label": "Modules validés (le plus d'abord)", "selected": query.sort == PeopleSort::Completed },
+            ],
+            "previous": (page > 1).then(|| link(page - 1)),
+            "next": (page < pages).then(|| link(page + 1)),
         }),
     ))
 }
@@ -272,18 +350,28 @@ fn api_visibility(caller: &ApiCaller) -> Result<(Visibility, Uuid)> {
     }
 }
 
-#[get("/people?<limit>&<offset>")]
+#[allow(clippy::too_many_arguments)] // one argument per filter of the list
+#[get("/people?<q>&<org_unit>&<audience>&<partner>&<active>&<sort>&<limit>&<offset>")]
 async fn api_people(
     db: &State<Db>,
     caller: ApiCaller,
+    q: Option<&str>,
+    org_unit: Option<&str>,
+    audience: Option<&str>,
+    partner: Option<&str>,
+    active: Option<&str>,
+    sort: Option<&str>,
     limit: Option<i64>,
     offset: Option<i64>,
 ) -> Result<Value> {
     let (visibility, viewer) = api_visibility(&caller)?;
+    let query = PeopleQuery::parse(q, org_unit, audience, partner, active, sort)
+        .map_err(Error::BadRequest)?;
     let limit = limit.unwrap_or(PAGE_SIZE).clamp(1, 1000);
     let offset = offset.unwrap_or(0).max(0);
-    let people = store::people_in(db, viewer, &visibility, limit, offset).await?;
-    Ok(json!({ "people": people, "limit": limit, "offset": offset }))
+    let (people, total) =
+        store::search_people(db, viewer, &visibility, &query, limit, offset).await?;
+    Ok(json!({ "people": people, "total": total, "limit": limit, "offset": offset }))
 }
 
 #[get("/people/<id>")]

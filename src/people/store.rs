@@ -212,6 +212,7 @@ pub struct PersonRow {
     pub org_path: Option<String>,
     pub partner_id: Option<Uuid>,
     pub partner_name: Option<String>,
+    pub active: bool,
     pub modules_completed: i64,
 }
 
@@ -226,7 +227,7 @@ impl PersonRow {
 }
 
 const PERSON_SELECT: &str = "SELECT u.id, u.email, u.display_name, u.role, u.employee_number, \
-    u.job_title, o.path AS org_path, u.partner_id, p.name AS partner_name, \
+    u.job_title, o.path AS org_path, u.partner_id, p.name AS partner_name, u.active, \
     (SELECT COUNT(DISTINCT c.module_slug) FROM completions c WHERE c.user_id = u.id) AS modules_completed \
     FROM users u LEFT JOIN org_units o ON o.id = u.org_unit_id \
     LEFT JOIN partners p ON p.id = u.partner_id";
@@ -238,41 +239,118 @@ pub(crate) fn in_subtree(column: &str, param: &str) -> String {
     format!("({column} = {param} OR substr({column}, 1, length({param}) + 1) = {param} || '/')")
 }
 
-/// Active people within a visibility, by name. `limit` bounds the page.
-pub async fn people_in(
+/// A value bound to a numbered placeholder of a dynamic query.
+enum Arg {
+    Text(String),
+    Id(Uuid),
+    Int(i64),
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// People within a visibility and a query: one page, sorted, and how many there are in all.
+pub async fn search_people(
     db: &Db,
     viewer_id: Uuid,
     visibility: &Visibility,
+    query: &super::PeopleQuery,
     limit: i64,
     offset: i64,
-) -> Result<Vec<PersonRow>> {
-    let order = "ORDER BY u.display_name, u.id LIMIT $2 OFFSET $3";
-    let rows: Vec<PersonRow> = match visibility {
-        Visibility::All => {
-            let sql = format!("{PERSON_SELECT} WHERE u.active AND $1 = $1 {order}");
-            on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(1i64).bind(limit).bind(offset).fetch_all(pool).await)?
-        }
+) -> Result<(Vec<PersonRow>, i64)> {
+    use super::{ActiveFilter, PeopleSort};
+    let mut conditions: Vec<String> = Vec::new();
+    let mut args: Vec<Arg> = Vec::new();
+    let next = |args: &mut Vec<Arg>, a: Arg| {
+        args.push(a);
+        format!("${}", args.len())
+    };
+    match visibility {
+        Visibility::All => {}
         Visibility::OrgSubtree(root) => {
-            let sql = format!(
-                "{PERSON_SELECT} WHERE u.active AND {} {order}",
-                in_subtree("o.path", "$1")
-            );
-            on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(root).bind(limit).bind(offset).fetch_all(pool).await)?
+            let p = next(&mut args, Arg::Text(root.clone()));
+            conditions.push(in_subtree("o.path", &p));
         }
         Visibility::Partner(id) => {
-            let sql = format!("{PERSON_SELECT} WHERE u.active AND u.partner_id = $1 {order}");
-            on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(*id).bind(limit).bind(offset).fetch_all(pool).await)?
+            let p = next(&mut args, Arg::Id(*id));
+            conditions.push(format!("u.partner_id = {p}"));
         }
         Visibility::OnlySelf => {
-            let sql = format!("{PERSON_SELECT} WHERE u.active AND u.id = $1 {order}");
-            on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(viewer_id).bind(limit).bind(offset).fetch_all(pool).await)?
+            let p = next(&mut args, Arg::Id(viewer_id));
+            conditions.push(format!("u.id = {p}"));
         }
+    }
+    match query.active {
+        ActiveFilter::Active => conditions.push("u.active".into()),
+        ActiveFilter::Inactive => conditions.push("NOT u.active".into()),
+        ActiveFilter::All => {}
+    }
+    if let Some(term) = &query.search {
+        let like = next(
+            &mut args,
+            Arg::Text(format!("%{}%", like_escape(&term.to_lowercase()))),
+        );
+        let exact = next(&mut args, Arg::Text(term.clone()));
+        conditions.push(format!(
+            "(LOWER(u.display_name) LIKE {like} ESCAPE '\\' OR LOWER(u.email) LIKE {like} ESCAPE '\\' OR u.employee_number = {exact})"
+        ));
+    }
+    if let Some(unit) = &query.org_unit {
+        let p = next(&mut args, Arg::Text(unit.clone()));
+        conditions.push(in_subtree("o.path", &p));
+    }
+    if let Some(audience) = query.audience {
+        let p = next(&mut args, Arg::Text(format!("% {} %", audience.code())));
+        conditions.push(format!("(' ' || u.audiences || ' ') LIKE {p}"));
+    }
+    if let Some(partner) = query.partner {
+        let p = next(&mut args, Arg::Id(partner));
+        conditions.push(format!("u.partner_id = {p}"));
+    }
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
     };
-    Ok(rows)
+    let order = match query.sort {
+        PeopleSort::Name => "u.display_name, u.id",
+        PeopleSort::OrgUnit => "COALESCE(o.path, p.name, ''), u.display_name, u.id",
+        PeopleSort::Completed => "modules_completed DESC, u.display_name, u.id",
+    };
+    let count_sql = format!(
+        "SELECT COUNT(*) FROM users u LEFT JOIN org_units o ON o.id = u.org_unit_id \
+         LEFT JOIN partners p ON p.id = u.partner_id {filter}"
+    );
+    let lim = next(&mut args, Arg::Int(limit));
+    let off = next(&mut args, Arg::Int(offset));
+    let page_sql = format!("{PERSON_SELECT} {filter} ORDER BY {order} LIMIT {lim} OFFSET {off}");
+    let count_args = args.len() - 2;
+    let (rows, total) = on_db!(db, pool => {
+        let mut q = sqlx::query_as::<_, PersonRow>(sqlx::AssertSqlSafe(page_sql.as_str()));
+        for a in &args {
+            q = match a {
+                Arg::Text(t) => q.bind(t.clone()),
+                Arg::Id(i) => q.bind(*i),
+                Arg::Int(n) => q.bind(*n),
+            };
+        }
+        let rows = q.fetch_all(pool).await?;
+        let mut c = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql.as_str()));
+        for a in &args[..count_args] {
+            c = match a {
+                Arg::Text(t) => c.bind(t.clone()),
+                Arg::Id(i) => c.bind(*i),
+                Arg::Int(n) => c.bind(*n),
+            };
+        }
+        let total = c.fetch_one(pool).await?;
+        (rows, total)
+    });
+    Ok((rows, total))
 }
 
 /// One active person, whoever asks (scope is checked by the caller).

@@ -36,6 +36,10 @@ pub struct Config {
     /// `Secure` cookies with the `__Host-` prefix. Turn off only for plain-HTTP local
     /// development on a browser that refuses secure cookies from `http://127.0.0.1`.
     pub cookie_secure: bool,
+    /// Where certificate exports (ZIP files) are written; only the service's user can read
+    /// them. The daily clean-up removes them after `export_retention_hours`.
+    pub export_folder: PathBuf,
+    pub export_retention_hours: i64,
     /// A directory import that would deactivate more than this share (percent) of the
     /// active directory people needs an explicit confirmation.
     pub import_max_deactivation_percent: u32,
@@ -91,6 +95,8 @@ impl Default for Config {
             outbox_poll_seconds: 5,
             scheduler: true,
             cookie_secure: true,
+            export_folder: "data/exports".into(),
+            export_retention_hours: 24,
             import_max_deactivation_percent: 10,
             session_idle_minutes: 30,
             session_cache_seconds: 10,

@@ -28,6 +28,8 @@ pub(crate) fn assemble(
 ) -> Rocket<Build> {
     let poll = std::time::Duration::from_secs(config.outbox_poll_seconds.max(1));
     let run_scheduler = config.scheduler;
+    let (export_folder, export_retention_hours) =
+        (config.export_folder.clone(), config.export_retention_hours);
     let session_cache = std::time::Duration::from_secs(config.session_cache_seconds);
     auth::set_secure_cookies(config.cookie_secure);
     let headers = SecurityHeaders {
@@ -98,6 +100,8 @@ pub(crate) fn assemble(
                     mailer: mailer.clone(),
                     outbox_seconds: poll.as_secs() as i64,
                     instance: crate::jobs::runner::Runner::instance_name(),
+                    export_folder: export_folder.clone(),
+                    export_retention_hours,
                 });
                 let shutdown = rocket.shutdown();
                 if let Err(e) = crate::jobs::scheduler::start(runner, poll, async move {

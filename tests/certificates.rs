@@ -438,6 +438,38 @@ async fn hr_exports_a_zip_with_progress(app: TestApp) {
     zip.by_index(0).unwrap().read_to_end(&mut first).unwrap();
     assert!(first.starts_with(b"%PDF-"));
 
+    // The file sits in the configured export folder, readable by the service only, and
+    // the export is in the audit log.
+    let folder = app.mail_dir.path().join("exports");
+    let files: Vec<_> = std::fs::read_dir(&folder).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            files[0].metadata().unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::metadata(&folder).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+    }
+    let exports: i64 = reperes::on_db!(app.database(), pool => sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE kind = 'certificate_export'").fetch_one(pool).await).unwrap();
+    assert_eq!(exports, 1);
+    // The daily clean-up removes files past their retention; the download then says so.
+    assert_eq!(
+        reperes::certificates::export::clean_folder(&folder, 24).unwrap(),
+        0,
+        "too recent"
+    );
+    assert_eq!(
+        reperes::certificates::export::clean_folder(&folder, 0).unwrap(),
+        1
+    );
+    let (status, body) = app.get(&format!("{page}/zip")).await;
+    assert_eq!(status, Status::NotFound);
+    assert!(body.contains("Relancez l&#x27;export"), "{body}");
+
     // Another service: nobody.
     let (_, page, _) = app
         .post_form(

@@ -29,6 +29,8 @@ fn runner(app: &TestApp, instance: &str) -> Runner {
             .clone(),
         outbox_seconds: 5,
         instance: instance.into(),
+        export_folder: app.mail_dir.path().join("exports"),
+        export_retention_hours: 24,
     }
 }
 

@@ -21,6 +21,7 @@ pub enum Kind {
     TokenRevoked,
     CertificateRevoked,
     MailResent,
+    CertificateExport,
 }
 
 impl Kind {
@@ -36,6 +37,7 @@ impl Kind {
             Kind::TokenRevoked => "token_revoked",
             Kind::CertificateRevoked => "certificate_revoked",
             Kind::MailResent => "mail_resent",
+            Kind::CertificateExport => "certificate_export",
         }
     }
 
@@ -51,6 +53,7 @@ impl Kind {
             "token_revoked" => "Jeton d'API révoqué",
             "certificate_revoked" => "Attestation révoquée",
             "mail_resent" => "Courriel renvoyé",
+            "certificate_export" => "Export d'attestations",
             _ => "Autre",
         }
     }

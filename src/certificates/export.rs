@@ -68,6 +68,57 @@ impl Exports {
     }
 }
 
+/// Creates a file that only the service's user can read (0600 on Unix): the ZIP holds
+/// names and certificates of many people.
+fn private_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// Creates the export folder, readable only by the service's user (0700 on Unix).
+pub fn private_folder(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Removes the export files older than `hours`; returns how many.
+pub fn clean_folder(dir: &std::path::Path, hours: i64) -> std::io::Result<u64> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let limit = std::time::Duration::from_secs(hours.max(0) as u64 * 3600);
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "zip") {
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= limit);
+        if old && std::fs::remove_file(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Writes the certificates as PDFs into a ZIP file, counting progress in `job`.
 pub fn write_zip(
     certifier: &Certifier,
@@ -75,7 +126,7 @@ pub fn write_zip(
     path: &std::path::Path,
     job: Option<&Job>,
 ) -> Result<(), String> {
-    let file = std::fs::File::create(path).map_err(|e| e.to_string())?;
+    let file = private_file(path).map_err(|e| e.to_string())?;
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
     // PDFs are already compressed streams: store them.
     let options = zip::write::SimpleFileOptions::default()
@@ -107,6 +158,7 @@ pub fn start(
     owner: Uuid,
     label: String,
     rows: Vec<CertificateRow>,
+    dir: PathBuf,
 ) -> Uuid {
     let id = Uuid::new_v4();
     let job = Arc::new(Job {
@@ -117,10 +169,9 @@ pub fn start(
         state: Mutex::new(JobState::Running),
     });
     exports.insert(id, job.clone());
-    let dir = std::env::temp_dir().join("reperes-exports");
     tokio::task::spawn_blocking(move || {
         let path = dir.join(format!("{id}.zip"));
-        let result = std::fs::create_dir_all(&dir)
+        let result = private_folder(&dir)
             .map_err(|e| e.to_string())
             .and_then(|_| write_zip(&certifier, &rows, &path, Some(&job)));
         let state = match result {

@@ -254,7 +254,9 @@ async fn export_start(
     db: &State<Db>,
     certifier: &State<Certifier>,
     exports: &State<Exports>,
+    config: &State<crate::config::Config>,
     hr: HrOrAdmin,
+    ip: Option<std::net::IpAddr>,
     form: std::result::Result<Form<ExportForm<'_>>, rocket::form::Errors<'_>>,
 ) -> Result<Redirect> {
     let form =
@@ -293,7 +295,21 @@ async fn export_start(
         pdf::french_date(from),
         pdf::french_date(to)
     );
-    let id = export::start(exports, certifier.inner().clone(), hr.0.id, label, rows);
+    crate::audit::store::record(
+        db,
+        crate::audit::Event::by(Some(&hr.0), crate::audit::Kind::CertificateExport, &label)
+            .details(format!("{} attestation(s)", rows.len()))
+            .client(ip),
+    )
+    .await?;
+    let id = export::start(
+        exports,
+        certifier.inner().clone(),
+        hr.0.id,
+        label,
+        rows,
+        config.export_folder.clone(),
+    );
     Ok(Redirect::to(format!("/rh/certificats/export/{id}")))
 }
 
@@ -349,9 +365,11 @@ async fn export_download(exports: &State<Exports>, hr: HrOrAdmin, id: &str) -> R
     let JobState::Done(path) = job.state() else {
         return Err(Error::Conflict("L'export n'est pas terminé.".into()));
     };
-    let file = NamedFile::open(&path)
-        .await
-        .map_err(|e| Error::Internal(format!("export file: {e}")))?;
+    let file = NamedFile::open(&path).await.map_err(|_| {
+        Error::NotFound(
+            "Le fichier de cet export a été supprimé (les exports sont conservés 24 heures). Relancez l'export.".into(),
+        )
+    })?;
     let stamp = paris_date(&db::now().to_rfc3339()).replace('/', "-");
     Ok(ZipFile {
         file,

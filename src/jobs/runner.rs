@@ -17,6 +17,9 @@ pub struct Runner {
     pub outbox_seconds: i64,
     /// Names this instance in the runs it claims.
     pub instance: String,
+    /// Certificate exports, removed by the clean-up after `export_retention_hours`.
+    pub export_folder: std::path::PathBuf,
+    pub export_retention_hours: i64,
 }
 
 /// A run this instance claimed and did.
@@ -82,15 +85,23 @@ impl Runner {
                     )
                 })
                 .map_err(|e| e.to_string()),
-            Job::Cleanup => store::clean_up(&self.db, now)
-                .await
-                .map(|c| {
-                    format!(
-                        "{} lien(s) de connexion, {} session(s), {} exécution(s) de tâches supprimés",
-                        c.links, c.sessions, c.runs
-                    )
+            Job::Cleanup => {
+                let c = store::clean_up(&self.db, now)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let dir = self.export_folder.clone();
+                let hours = self.export_retention_hours;
+                let files = tokio::task::spawn_blocking(move || {
+                    crate::certificates::export::clean_folder(&dir, hours)
                 })
-                .map_err(|e| e.to_string()),
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("exports : {e}"))?;
+                Ok(format!(
+                    "{} lien(s) de connexion, {} session(s), {} exécution(s) de tâches, {files} export(s) supprimés",
+                    c.links, c.sessions, c.runs
+                ))
+            }
         }
     }
 }

@@ -158,7 +158,8 @@ impl TestApp {
         let db = TestDb::new(backend).await?;
         let mail_dir = tempfile::tempdir().expect("temp dir");
         let base = figment(&db.url, "tests/fixtures/courses")
-            .merge(("mail_folder", mail_dir.path().join("mails")));
+            .merge(("mail_folder", mail_dir.path().join("mails")))
+            .merge(("export_folder", mail_dir.path().join("exports")));
         let rocket = reperes::build(adjust(base)).await.expect("service builds");
         let client = Client::tracked(rocket).await.expect("valid rocket");
         Some(TestApp {

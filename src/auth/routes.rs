@@ -97,8 +97,6 @@ async fn login_page(
 
 #[derive(FromForm)]
 struct DevLogin<'r> {
-    #[allow(dead_code)]
-    csrf: &'r str,
     email: &'r str,
     next: Option<&'r str>,
 }
@@ -194,8 +192,6 @@ async fn logout_everywhere(
 
 #[derive(FromForm)]
 struct LinkRequest<'r> {
-    #[allow(dead_code)]
-    csrf: &'r str,
     email: &'r str,
 }
 
@@ -489,8 +485,6 @@ async fn tokens_page(db: &State<Db>, admin: super::Admin) -> Result<Page> {
 
 #[derive(FromForm)]
 struct NewToken<'r> {
-    #[allow(dead_code)]
-    csrf: &'r str,
     name: &'r str,
     scope: &'r str,
 }

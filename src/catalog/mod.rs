@@ -101,14 +101,6 @@ impl Catalog {
     pub fn get(&self, slug: &str) -> Option<&Arc<Module>> {
         self.by_slug.get(slug).map(|&i| &self.modules[i])
     }
-
-    /// Modules offered to someone with these audiences: a module for `tous` is offered to all.
-    pub fn for_audiences<'a>(
-        &'a self,
-        audiences: &'a [Audience],
-    ) -> impl Iterator<Item = &'a Arc<Module>> + 'a {
-        self.modules.iter().filter(move |m| m.is_for(audiences))
-    }
 }
 
 /// One training module, frozen at load time.

@@ -1,5 +1,7 @@
-//! People and their roles. Org units, partner organisations and the directory import come
-//! with the identity work; for now a person has a role and the audiences they belong to.
+//! People: roles and what each may see (`Visibility`), the people search (`PeopleQuery`),
+//! org units, partner organisations and the demo data. SQL in `store.rs`; the directory
+//! import in `import.rs` (parse and plan, pure) and `directory.rs` (run); pages and API in
+//! `routes.rs`.
 
 pub mod directory;
 pub mod import;

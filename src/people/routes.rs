@@ -216,8 +216,6 @@ async fn person_page(
 
 #[derive(FromForm)]
 struct RoleForm<'r> {
-    #[allow(dead_code)]
-    csrf: &'r str,
     role: &'r str,
 }
 
@@ -265,8 +263,6 @@ fn import_page(hr: HrOrAdmin) -> Page {
 
 #[derive(FromForm)]
 struct Upload<'r> {
-    #[allow(dead_code)]
-    csrf: &'r str,
     file: TempFile<'r>,
     dry_run: bool,
     confirm_deactivations: bool,

@@ -50,7 +50,9 @@ pub(crate) fn assemble(
         .manage(oidc)
         .manage(certifier)
         .manage(std::sync::Arc::new(mailer))
-        .manage(crate::certificates::export::Exports::default())
+        .manage(std::sync::Arc::new(
+            crate::certificates::export::Exports::default(),
+        ))
         .mount("/", learning::routes::routes())
         .mount("/", auth::routes::routes())
         .mount("/", auth::routes::token_routes())
@@ -115,6 +117,19 @@ pub(crate) fn assemble(
         }))
         .attach(AdHoc::on_shutdown("database", |rocket| {
             Box::pin(async move {
+                use crate::certificates::export;
+                if let (Some(db), Some(exports)) = (
+                    rocket.state::<Db>(),
+                    rocket.state::<std::sync::Arc<export::Exports>>(),
+                ) {
+                    // Running exports get a grace period, then are marked as stopped.
+                    export::stop(
+                        db,
+                        exports,
+                        std::time::Duration::from_secs(export::SHUTDOWN_GRACE_SECONDS),
+                    )
+                    .await;
+                }
                 if let Some(db) = rocket.state::<Db>() {
                     db.close().await;
                 }

@@ -11,7 +11,11 @@
   async function poll() {
     try {
       const res = await fetch(url, { headers: { Accept: 'application/json' } });
-      if (!res.ok) return;
+      if (!res.ok) {
+        // Stop polling and say so: the link below still reloads the page.
+        status.textContent = "Le suivi de l'export s'est interrompu (réponse " + res.status + "). Rechargez la page avec le lien ci-dessous.";
+        return;
+      }
       const s = await res.json();
       bar.max = Math.max(1, s.total);
       bar.value = s.done;
@@ -23,11 +27,14 @@
         return;
       }
       if (s.state === 'failed') {
-        status.textContent = "L'export a échoué. Recommencez ; si le problème persiste, prévenez l'administrateur.";
+        status.textContent = s.error || "L'export a échoué. Recommencez ; si le problème persiste, prévenez l'administrateur.";
         return;
       }
       status.textContent = 'En cours : ' + s.done + ' attestation(s) sur ' + s.total + '.';
-    } catch (e) { /* the link still works */ }
+    } catch (e) {
+      status.textContent = "Le suivi de l'export s'est interrompu (service injoignable). Rechargez la page avec le lien ci-dessous.";
+      return;
+    }
     setTimeout(poll, 1000);
   }
   setTimeout(poll, 500);

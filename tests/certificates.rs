@@ -456,6 +456,61 @@ async fn hr_exports_a_zip_with_progress(app: TestApp) {
     }
     let exports: i64 = reperes::on_db!(app.database(), pool => sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE kind = 'certificate_export'").fetch_one(pool).await).unwrap();
     assert_eq!(exports, 1);
+    // Another instance on the same database (and export folder) shows the job and serves
+    // the file: nothing lives in one instance's memory.
+    let other =
+        reperes::build(figment(&app.db.url, COURSES).merge(("export_folder", folder.clone())))
+            .await
+            .expect("second instance");
+    let other = rocket::local::asynchronous::Client::tracked(other)
+        .await
+        .unwrap();
+    let csrf_page = other
+        .get("/connexion")
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let start = csrf_page.find(marker).unwrap() + marker.len();
+    let token = &csrf_page[start..start + csrf_page[start..].find('"').unwrap()];
+    let res = other
+        .post("/auth/dev")
+        .header(rocket::http::ContentType::Form)
+        .body(format!("csrf={token}&email={KARIM}"))
+        .dispatch()
+        .await;
+    assert_eq!(res.status(), Status::SeeOther);
+    let res = other.get(page.clone()).dispatch().await;
+    assert_eq!(res.status(), Status::Ok);
+    let res = other.get(format!("{page}/zip")).dispatch().await;
+    assert_eq!(
+        res.status(),
+        Status::Ok,
+        "the file, from the other instance"
+    );
+
+    // A job whose instance died mid-way is reported as interrupted, not « n'existe pas ».
+    let id = page.rsplit('/').next().unwrap().to_string();
+    let stale = reperes::db::now() - chrono::Duration::minutes(5);
+    reperes::on_db!(app.database(), pool => sqlx::query("UPDATE export_jobs SET state = 'running', updated_at = $1 WHERE id = $2")
+        .bind(stale).bind(uuid::Uuid::parse_str(&id).unwrap()).execute(pool).await.map(|_| ())).unwrap();
+    let (_, state) = app.get_json(&format!("{page}/etat")).await;
+    assert_eq!(state["state"], "failed", "{state}");
+    assert!(
+        state["error"]
+            .as_str()
+            .unwrap()
+            .contains("service a redémarré"),
+        "{state}"
+    );
+    let (status, html) = app.get(&page).await;
+    assert_eq!(status, Status::Ok);
+    assert!(html.contains("service a redémarré"), "{html}");
+    reperes::on_db!(app.database(), pool => sqlx::query("UPDATE export_jobs SET state = 'done' WHERE id = $1")
+        .bind(uuid::Uuid::parse_str(&id).unwrap()).execute(pool).await.map(|_| ())).unwrap();
+
     // The daily clean-up removes files past their retention; the download then says so.
     assert_eq!(
         reperes::certificates::export::clean_folder(&folder, 24).unwrap(),

@@ -22,6 +22,7 @@ use crate::db::{self, Db};
 use crate::error::{Error, Result};
 use crate::people::{self, Role};
 use crate::views::{paris_date, Page};
+use std::sync::Arc;
 
 pub fn routes() -> Vec<Route> {
     routes![
@@ -188,8 +189,6 @@ async fn download(
 
 #[derive(FromForm)]
 struct Revocation<'r> {
-    #[allow(dead_code)]
-    csrf: &'r str,
     reason: &'r str,
 }
 
@@ -234,8 +233,6 @@ async fn export_form(db: &State<Db>, hr: HrOrAdmin) -> Result<Page> {
 
 #[derive(FromForm)]
 struct ExportForm<'r> {
-    #[allow(dead_code)]
-    csrf: &'r str,
     unit: &'r str,
     from: &'r str,
     to: &'r str,
@@ -253,7 +250,7 @@ fn day_start(d: NaiveDate) -> chrono::DateTime<Utc> {
 async fn export_start(
     db: &State<Db>,
     certifier: &State<Certifier>,
-    exports: &State<Exports>,
+    exports: &State<Arc<Exports>>,
     config: &State<crate::config::Config>,
     hr: HrOrAdmin,
     ip: Option<std::net::IpAddr>,
@@ -303,72 +300,78 @@ async fn export_start(
     )
     .await?;
     let id = export::start(
-        exports,
+        db,
+        exports.inner().clone(),
         certifier.inner().clone(),
-        hr.0.id,
-        label,
-        rows,
-        config.export_folder.clone(),
-    );
+        export::NewExport {
+            owner: hr.0.id,
+            label,
+            rows,
+            folder: config.export_folder.clone(),
+            instance: crate::jobs::runner::Runner::instance_name(),
+        },
+    )
+    .await?;
     Ok(Redirect::to(format!("/rh/certificats/export/{id}")))
 }
 
-fn job_of(
-    exports: &Exports,
-    owner: &people::User,
-    id: &str,
-) -> Result<std::sync::Arc<export::Job>> {
-    let missing = || {
-        Error::NotFound(
-            "Cet export n'existe pas (ou a été fait sur une autre instance du service).".into(),
-        )
-    };
+/// The job `id` if it is the viewer's (or the viewer is an admin), as it should be seen
+/// now; whichever instance built it.
+async fn job_of(db: &Db, owner: &people::User, id: &str) -> Result<export::JobRow> {
+    let missing = || Error::NotFound("Cet export n'existe pas.".into());
     let id = Uuid::parse_str(id).map_err(|_| missing())?;
-    let job = exports.get(id).ok_or_else(missing)?;
-    if job.owner != owner.id && owner.role != Role::Admin {
+    let job = export::find(db, id).await?.ok_or_else(missing)?;
+    if job.owner_id != owner.id && owner.role != Role::Admin {
         return Err(missing());
     }
-    Ok(job)
+    Ok(job.seen_at(db::now()))
 }
 
-fn job_json(id: &str, job: &export::Job) -> Value {
-    let done = job.done.load(std::sync::atomic::Ordering::Relaxed);
-    let (state, error) = match job.state() {
-        JobState::Running => ("running", None),
-        JobState::Done(_) => ("done", None),
-        JobState::Failed(e) => ("failed", Some(e)),
+fn job_json(job: &export::JobRow) -> Value {
+    let state = match job.state {
+        JobState::Running => "running",
+        JobState::Done => "done",
+        JobState::Failed => "failed",
     };
-    json!({ "id": id, "label": job.label, "total": job.total, "done": done, "state": state, "error": error,
-            "percent": (done * 100).checked_div(job.total).unwrap_or(100) })
+    json!({ "id": job.id, "label": job.label, "total": job.total, "done": job.done, "state": state,
+            "error": job.error,
+            "percent": (job.done * 100).checked_div(job.total).unwrap_or(100) })
 }
 
 #[get("/rh/certificats/export/<id>")]
-fn export_page(exports: &State<Exports>, hr: HrOrAdmin, id: &str) -> Result<Page> {
-    let job = job_of(exports, &hr.0, id)?;
+async fn export_page(db: &State<Db>, hr: HrOrAdmin, id: &str) -> Result<Page> {
+    let job = job_of(db, &hr.0, id).await?;
     Ok(Page::new(
         "certificates/export_job",
         "Export des attestations",
         Some(&hr.0),
-        job_json(id, &job),
+        job_json(&job),
     ))
 }
 
 #[get("/rh/certificats/export/<id>/etat")]
-fn export_state(exports: &State<Exports>, hr: HrOrAdmin, id: &str) -> Result<Value> {
-    let job = job_of(exports, &hr.0, id)?;
-    Ok(job_json(id, &job))
+async fn export_state(db: &State<Db>, hr: HrOrAdmin, id: &str) -> Result<Value> {
+    let job = job_of(db, &hr.0, id).await?;
+    Ok(job_json(&job))
 }
 
 #[get("/rh/certificats/export/<id>/zip")]
-async fn export_download(exports: &State<Exports>, hr: HrOrAdmin, id: &str) -> Result<ZipFile> {
-    let job = job_of(exports, &hr.0, id)?;
-    let JobState::Done(path) = job.state() else {
+async fn export_download(
+    db: &State<Db>,
+    config: &State<crate::config::Config>,
+    hr: HrOrAdmin,
+    id: &str,
+) -> Result<ZipFile> {
+    let job = job_of(db, &hr.0, id).await?;
+    if job.state != JobState::Done {
         return Err(Error::Conflict("L'export n'est pas terminé.".into()));
-    };
+    }
+    let path = export::file_of(&config.export_folder, job.id);
     let file = NamedFile::open(&path).await.map_err(|_| {
-        Error::NotFound(
-            "Le fichier de cet export a été supprimé (les exports sont conservés 24 heures). Relancez l'export.".into(),
-        )
+        Error::NotFound(format!(
+            "Le fichier de cet export a été supprimé (les exports sont conservés {} heures). Relancez l'export.",
+            config.export_retention_hours
+        ))
     })?;
     let stamp = paris_date(&db::now().to_rfc3339()).replace('/', "-");
     Ok(ZipFile {

@@ -13,6 +13,7 @@ fn main() {
         .unwrap_or(10_000);
     let (signer, _) = Signer25519::generate();
     let certifier = Certifier {
+        previous_keys: Vec::new(),
         signer,
         issuer_city: "Ville de Nancy".into(),
         issuer_service: "Mission lutte contre les discriminations".into(),

@@ -53,6 +53,9 @@ pub struct Config {
     /// Ed25519 seed (base64 of 32 bytes) that signs certificates. Required in release;
     /// in debug builds a key is generated once into `certificate_key_file`.
     pub certificate_key: Option<String>,
+    /// Public keys (base64) of retired signing keys: certificates they signed stay valid
+    /// after `certificate_key` changes.
+    pub certificate_previous_keys: Vec<String>,
     pub certificate_key_file: PathBuf,
     pub issuer_city: String,
     pub issuer_service: String,
@@ -103,6 +106,7 @@ impl Default for Config {
             mail_from: "Repères <ne-pas-repondre@reperes.invalid>".into(),
             oidc: None,
             certificate_key: None,
+            certificate_previous_keys: Vec::new(),
             certificate_key_file: "data/certificate-key".into(),
             issuer_city: "Ville de Nancy".into(),
             issuer_service: "Mission lutte contre les discriminations".into(),

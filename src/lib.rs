@@ -166,8 +166,15 @@ pub async fn build(figment: Figment) -> Result<Rocket<Build>, StartError> {
             .await
             .map_err(|e| StartError::Seed(e.to_string()))?;
     }
+    let previous_keys = config
+        .certificate_previous_keys
+        .iter()
+        .map(|k| certificates::public_key_from_base64(k))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(StartError::Settings)?;
     let certifier = certificates::Certifier {
         signer: signing_key(&config)?,
+        previous_keys,
         issuer_city: config.issuer_city.clone(),
         issuer_service: config.issuer_service.clone(),
         public_url: config.public_url.clone(),

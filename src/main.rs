@@ -40,6 +40,18 @@ enum Command {
         #[command(subcommand)]
         command: TokensCommand,
     },
+    /// Certificate signing keys.
+    Certificates {
+        #[command(subcommand)]
+        command: CertificatesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertificatesCommand {
+    /// Print the public key of `certificate_key` (base64): before replacing the key, add it to
+    /// `certificate_previous_keys` so that the certificates it signed stay valid.
+    PublicKey,
 }
 
 #[derive(Subcommand)]
@@ -97,6 +109,33 @@ fn main() -> ExitCode {
         Command::Tokens {
             command: TokensCommand::Create { name, scope },
         } => create_token(name, scope),
+        Command::Certificates {
+            command: CertificatesCommand::PublicKey,
+        } => print_public_key(),
+    }
+}
+
+fn print_public_key() -> ExitCode {
+    let seed = reperes::config::figment()
+        .extract::<reperes::Config>()
+        .ok()
+        .and_then(|c| c.certificate_key);
+    let Some(seed) = seed else {
+        eprintln!("error: certificate_key (REPERES_CERTIFICATE_KEY) is not set");
+        return ExitCode::from(2);
+    };
+    match reperes::certificates::Signer25519::from_base64(&seed) {
+        Ok(signer) => {
+            println!(
+                "{}",
+                reperes::certificates::public_key_base64(&signer.verifying_key())
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

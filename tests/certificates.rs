@@ -19,7 +19,41 @@ on_both!(
     statuses_recertification_and_revocation,
     a_failure_while_issuing_leaves_no_completion,
     hr_exports_a_zip_with_progress,
+    a_rotated_signing_key_keeps_earlier_certificates_valid,
 );
+
+/// Certificates are verified with the key that signed them (by `key_id`): after the key
+/// is replaced, earlier certificates stay valid when the old public key is listed in
+/// `certificate_previous_keys`, and read as not authentic when it is not.
+async fn a_rotated_signing_key_keeps_earlier_certificates_valid(app: TestApp) {
+    app.login(CAMILLE).await;
+    let number = pass_base(&app).await;
+    let old_seed = "Jw3Yv9m9p5dnKf0Yt5b7sUo3wR3gkX0z5h2c1a9bQ8E=";
+    let old_public = reperes::certificates::public_key_base64(
+        &reperes::certificates::Signer25519::from_base64(old_seed)
+            .unwrap()
+            .verifying_key(),
+    );
+    let new_seed = "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=";
+    for (previous, expected) in [(vec![old_public], "valid"), (vec![], "invalid")] {
+        let rocket = reperes::build(
+            figment(&app.db.url, COURSES)
+                .merge(("certificate_key", new_seed))
+                .merge(("certificate_previous_keys", previous)),
+        )
+        .await
+        .expect("instance with the new key");
+        let client = rocket::local::asynchronous::Client::tracked(rocket)
+            .await
+            .unwrap();
+        let res = client
+            .get(format!("/api/v1/certificates/{number}"))
+            .dispatch()
+            .await;
+        let (_, body) = json_of(res).await;
+        assert_eq!(body["status"], expected, "{body}");
+    }
+}
 
 /// Hélène, a reception agent with accents in her name, in the citizenship direction.
 async fn helene(app: &TestApp) {

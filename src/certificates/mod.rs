@@ -134,6 +134,23 @@ impl Signer25519 {
     }
 }
 
+/// A retired key's public half, as written in `certificate_previous_keys` (base64 of the
+/// 32 bytes of an Ed25519 public key, as `reperes certificates public-key` prints it).
+pub fn public_key_from_base64(text: &str) -> Result<VerifyingKey, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|e| format!("certificate_previous_keys: not base64: {e}"))?;
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| "certificate_previous_keys: a public key is 32 bytes".to_string())?;
+    VerifyingKey::from_bytes(&bytes).map_err(|e| format!("certificate_previous_keys: {e}"))
+}
+
+/// The base64 of a public key, for `certificate_previous_keys`.
+pub fn public_key_base64(key: &VerifyingKey) -> String {
+    base64::engine::general_purpose::STANDARD.encode(key.as_bytes())
+}
+
 pub fn key_id(key: &VerifyingKey) -> String {
     hex::encode(&Sha256::digest(key.as_bytes())[..8])
 }
@@ -267,6 +284,8 @@ mod tests {
 #[derive(Clone)]
 pub struct Certifier {
     pub signer: Signer25519,
+    /// Retired keys that still verify what they signed (key rotation).
+    pub previous_keys: Vec<VerifyingKey>,
     pub issuer_city: String,
     pub issuer_service: String,
     /// Base of the verification address in the QR code.
@@ -316,7 +335,15 @@ impl Certifier {
         }
     }
 
-    /// The verdict on a stored certificate, checking its signature now.
+    /// The key that signed a certificate, by its id: the current one or a retired one.
+    pub fn key_for(&self, key_id: &str) -> Option<VerifyingKey> {
+        std::iter::once(self.signer.verifying_key())
+            .chain(self.previous_keys.iter().copied())
+            .find(|k| self::key_id(k) == key_id)
+    }
+
+    /// The verdict on a stored certificate, checking its signature now with the key that
+    /// signed it, so that rotating the key leaves earlier certificates valid.
     pub fn check(
         &self,
         row: &store::CertificateRow,
@@ -324,7 +351,9 @@ impl Certifier {
     ) -> (Verdict, Option<Payload>) {
         let payload = row.payload();
         let signature_ok = payload.as_ref().is_some_and(|p| p.number == row.number)
-            && signature_valid(&self.signer.verifying_key(), &row.payload, &row.signature);
+            && self
+                .key_for(&row.key_id)
+                .is_some_and(|k| signature_valid(&k, &row.payload, &row.signature));
         let valid_until = payload
             .as_ref()
             .map(|p| p.valid_until)

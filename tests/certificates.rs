@@ -127,6 +127,21 @@ async fn a_passed_module_issues_a_verifiable_pdf(app: TestApp) {
 
     let (_, page) = app.get("/progression").await;
     assert!(page.contains(&number) && page.contains("Valide"), "{page}");
+    // The validity reads as a French date, not as a raw ISO string.
+    let (_, progress) = app.get_json("/api/v1/me/progress").await;
+    let iso = progress["certificates"][0]["valid_until"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let label = progress["certificates"][0]["valid_until_label"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(iso.len() == 10 && iso.as_bytes()[4] == b'-', "{iso}");
+    assert!(
+        page.contains(&label) && !page.contains(&format!("<td>{iso}</td>")),
+        "{label} {page}"
+    );
 
     let pdf = pdf_of(&app, &number).await;
     assert_eq!(

@@ -2,6 +2,7 @@
 //! on request, verifiable by anyone from their number.
 
 pub mod export;
+pub mod flow;
 pub mod pdf;
 pub mod routes;
 pub mod store;

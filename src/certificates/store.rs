@@ -148,30 +148,3 @@ pub async fn revoke(db: &Db, number: &str, by: Uuid, reason: &str, event: &Event
         Ok(true)
     })
 }
-
-/// A person's certificates as shown to them and to HR: number, module, status, dates.
-pub async fn entries(
-    db: &Db,
-    certifier: &super::Certifier,
-    user: Uuid,
-) -> Result<Vec<serde_json::Value>> {
-    let now = db::now();
-    Ok(of_user(db, user)
-        .await?
-        .into_iter()
-        .map(|row| {
-            let (verdict, payload) = certifier.check(&row, now);
-            serde_json::json!({
-                "number": row.number,
-                "module_title": payload.as_ref().map(|p| p.module_title.clone()).unwrap_or_else(|| row.module_slug.clone()),
-                "status": verdict,
-                "status_label": verdict.label(),
-                "revoked": row.revoked_at.is_some(),
-                "issued_at": row.issued_at,
-                "valid_until": payload.as_ref().map(|p| p.valid_until.to_string()),
-                "revocation_reason": row.revocation_reason,
-                "superseded_on": row.successor_issued_at,
-            })
-        })
-        .collect())
-}

@@ -182,6 +182,6 @@ async fn my_progress(
 ) -> Result<Value> {
     let mut value = json!(flow::progress(db, catalog, &user.0).await?);
     value["certificates"] =
-        json!(crate::certificates::store::entries(db, certifier, user.0.id).await?);
+        json!(crate::certificates::flow::entries(db, certifier, user.0.id).await?);
     Ok(value)
 }

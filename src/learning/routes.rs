@@ -212,7 +212,7 @@ async fn progress_page(
     user: CurrentUser,
 ) -> Result<Page> {
     let progress = flow::progress(db, catalog, &user.0).await?;
-    let certificates = crate::certificates::store::entries(db, certifier, user.0.id).await?;
+    let certificates = crate::certificates::flow::entries(db, certifier, user.0.id).await?;
     Ok(Page::new(
         "learning/progress",
         "Ma progression",

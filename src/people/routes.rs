@@ -208,7 +208,7 @@ async fn person_page(
             "progress": progress,
             "can_set_role": me.0.role == Role::Admin,
             "can_revoke": matches!(me.0.role, Role::Hr | Role::Admin),
-            "certificates": crate::certificates::store::entries(db, certifier, user.id).await?,
+            "certificates": crate::certificates::flow::entries(db, certifier, user.id).await?,
             "roles": roles,
         }),
     ))

@@ -67,10 +67,7 @@ fn signing_key(config: &Config) -> Result<certificates::Signer25519, StartError>
     }
     std::fs::write(path, seed)
         .map_err(|e| StartError::Settings(format!("cannot write {}: {e}", path.display())))?;
-    eprintln!(
-        "development certificate key generated in {}",
-        path.display()
-    );
+    tracing::info!(path = %path.display(), "development certificate key generated");
     Ok(signer)
 }
 

@@ -91,7 +91,24 @@ enum CoursesCommand {
     },
 }
 
+/// Logs go to standard error through `tracing`: readable lines by default,
+/// `REPERES_LOG_FORMAT=json` for one JSON object per line (production log collectors);
+/// `REPERES_LOG` filters (`info` by default, e.g. `reperes=debug`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REPERES_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("REPERES_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
 fn main() -> ExitCode {
+    init_logging();
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(),

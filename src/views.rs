@@ -209,7 +209,13 @@ pub fn respond<'o>(req: &Request<'_>, status: Status, message: &str) -> response
 impl<'r, 'o: 'r> Responder<'r, 'o> for Error {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'o> {
         if self.status() == Status::InternalServerError {
-            eprintln!("error on {} {}: {self}", req.method(), req.uri().path());
+            tracing::error!(
+                request_id = %crate::web::request_id(req),
+                method = %req.method(),
+                route = %crate::web::route_of(req),
+                error = %self,
+                "internal error"
+            );
         }
         respond(req, self.status(), &self.public_message())
     }

@@ -7,12 +7,91 @@ use rocket::http::Status;
 use std::process::Command;
 
 on_both!(
+    logs_carry_a_request_id_and_nothing_personal,
     cookies_and_transport_headers,
     health_answers,
     openapi_lists_every_api_route,
     start_up_is_idempotent,
     pages_render_for_every_demo_person
 );
+
+/// Captures what is logged while `f` runs on this thread.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+/// Every request gets an id (the caller's when it is a plain token), sent back and written
+/// in a structured log line with the route, not the path; the audit line names no one.
+async fn logs_carry_a_request_id_and_nothing_personal(app: TestApp) {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(captured.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let res = app
+        .client
+        .get("/connexion")
+        .header(rocket::http::Header::new("X-Request-Id", "essai-42"))
+        .dispatch()
+        .await;
+    assert_eq!(res.headers().get_one("X-Request-Id"), Some("essai-42"));
+    let res = app
+        .client
+        .get("/connexion")
+        .header(rocket::http::Header::new("X-Request-Id", "pas\nvalable"))
+        .dispatch()
+        .await;
+    let given = res.headers().get_one("X-Request-Id").unwrap().to_string();
+    assert!(
+        given.len() == 32 && given.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{given}"
+    );
+
+    app.login(CAMILLE).await;
+    let secret = "a".repeat(64);
+    app.get(&format!("/connexion/lien/{secret}")).await;
+
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["fields"]["request_id"] == "essai-42"
+            && l["fields"]["route"] == "/connexion?<next>&<envoye>"
+            && l["fields"]["status"] == 200),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "audit event" && l["fields"]["kind"] == "sign_in"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(CAMILLE) && !text.contains("Camille"),
+        "no name or address: {text}"
+    );
+    assert!(!text.contains(&secret), "no token from a path: {text}");
+}
 
 /// Cookies are `Secure`, `HttpOnly`, `__Host-` prefixed; nothing but static files is
 /// cached; no powerful browser feature; HSTS only when the service is published over HTTPS.

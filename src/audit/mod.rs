@@ -98,7 +98,8 @@ impl Event {
     }
 }
 
-/// A value typed by someone, made safe for a one-line log: control characters (a newline
+/// A value that came from outside (typed by someone, or an identity provider's error), made
+/// safe for a one-line log: control characters (a newline
 /// that would forge a second log line, an escape sequence for the terminal) are written
 /// escaped, as `\n` or `\u{1b}`.
 pub fn log_safe(value: &str) -> String {

@@ -35,14 +35,9 @@ pub(crate) use insert_event;
 /// Records an event on its own.
 pub async fn record(db: &Db, event: Event) -> Result<()> {
     let now = db::now();
-    eprintln!(
-        "audit: {} actor={} subject={} client={} {}",
-        event.kind.code(),
-        super::log_safe(&event.actor),
-        super::log_safe(&event.subject),
-        super::log_safe(&event.client),
-        super::log_safe(&event.details)
-    );
+    // The log says what happened and to which account id; names, addresses and details
+    // stay in the audit table, which only admins read.
+    tracing::info!(kind = event.kind.code(), actor_id = ?event.actor_id, "audit event");
     on_db!(db, pool => {
         let mut tx = pool.begin_write().await?;
         let conn = tx.conn();

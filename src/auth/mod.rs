@@ -191,7 +191,7 @@ impl<'r> FromRequest<'r> for CurrentUser {
             }
             Ok(None) => Outcome::Error((Status::Unauthorized, Error::Unauthorized)),
             Err(e) => {
-                eprintln!("session lookup failed: {e}");
+                tracing::error!(error = %e, "session lookup failed");
                 Outcome::Error((Status::ServiceUnavailable, e))
             }
         }

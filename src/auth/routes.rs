@@ -295,7 +295,7 @@ async fn oidc_login(
     };
     limited(limiter, format!("oidc:{}", client_key(ip)), 60, 1)?;
     let (url, state) = oidc.start(safe_next(next)).await.map_err(|e| {
-        eprintln!("oidc: {e}");
+        tracing::warn!(error = %crate::audit::log_safe(&e.to_string()), "oidc sign-in refused");
         Error::Unavailable(e.public_message().into())
     })?;
     let value = serde_json::to_string(&state).map_err(|e| Error::Internal(e.to_string()))?;
@@ -376,7 +376,7 @@ async fn oidc_callback(
     let identity = match oidc.finish(&login, code).await {
         Ok(i) => i,
         Err(e) => {
-            eprintln!("oidc: {e}");
+            tracing::warn!(error = %crate::audit::log_safe(&e.to_string()), "oidc sign-in refused");
             audit::store::record(db, fail(&e.to_string())).await?;
             return Err(match e {
                 super::oidc::OidcError::ProviderDown(_) => {

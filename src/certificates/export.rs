@@ -290,18 +290,18 @@ pub async fn start(
                 result = &mut writer => break result.map_err(|e| e.to_string()).and_then(|r| r),
                 _ = tick.tick() => {
                     if let Err(e) = beat(&db, id, done.load(Ordering::Relaxed) as i64).await {
-                        eprintln!("certificate export {id}: progress not recorded: {e}");
+                        tracing::warn!(export = %id, error = %e, "export progress not recorded");
                     }
                 }
             }
         };
         let count = done.load(Ordering::Relaxed) as i64;
         let error = outcome.as_ref().err().map(|e| {
-            eprintln!("certificate export {id} failed: {e}");
+            tracing::error!(export = %id, error = %e, "certificate export failed");
             "L'export a échoué. Recommencez ; si le problème persiste, prévenez l'administrateur."
         });
         if let Err(e) = finish(&db, id, count, error).await {
-            eprintln!("certificate export {id}: end not recorded: {e}");
+            tracing::error!(export = %id, error = %e, "export end not recorded");
         }
         exports.remove(id);
     });
@@ -317,7 +317,7 @@ pub async fn stop(db: &Db, exports: &Exports, grace: Duration) {
     }
     for id in exports.running() {
         if let Err(e) = finish(db, id, 0, Some(STOPPED)).await {
-            eprintln!("certificate export {id}: stop not recorded: {e}");
+            tracing::error!(export = %id, error = %e, "export stop not recorded");
         }
     }
 }

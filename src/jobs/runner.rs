@@ -54,20 +54,16 @@ impl Runner {
                 Ok(true) => {}
                 Ok(false) => continue,
                 Err(e) => {
-                    eprintln!("job {}: claim of slot {} failed: {e}", job.code(), slot.key);
+                    tracing::error!(job = job.code(), slot = %slot.key, error = %e, "job claim failed");
                     continue;
                 }
             }
             let outcome = self.execute(job, now).await;
             if let Err(e) = &outcome {
-                eprintln!("job {} slot {} failed: {e}", job.code(), slot.key);
+                tracing::error!(job = job.code(), slot = %slot.key, error = %e, "job failed");
             }
             if let Err(e) = store::finish(&self.db, job, &slot, crate::db::now(), &outcome).await {
-                eprintln!(
-                    "job {}: recording slot {} failed: {e}",
-                    job.code(),
-                    slot.key
-                );
+                tracing::error!(job = job.code(), slot = %slot.key, error = %e, "job outcome not recorded");
             }
             done.push(Done { job, slot, outcome });
         }

@@ -41,7 +41,7 @@ pub async fn start(
     tokio::spawn(async move {
         stop.await;
         if let Err(e) = scheduler.shutdown().await {
-            eprintln!("scheduler shutdown: {e}");
+            tracing::warn!(error = %e, "scheduler shutdown");
         }
     });
     Ok(())

@@ -71,7 +71,7 @@ impl Claimed {
     /// The stored attachments; a row that cannot be read has none (and says so in the log).
     pub fn attachments(&self) -> Vec<Attachment> {
         serde_json::from_str(&self.attachments).unwrap_or_else(|e| {
-            eprintln!("outbox {}: unreadable attachments: {e}", self.id);
+            tracing::warn!(outbox = %self.id, error = %e, "unreadable attachments");
             Vec::new()
         })
     }

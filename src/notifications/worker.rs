@@ -53,18 +53,12 @@ pub async fn deliver_due(db: &Db, mailer: &Mailer, now: DateTime<Utc>) -> Result
                 }
                 Err(error) => match after_failure(row.tries, crate::db::now()) {
                     AfterFailure::RetryAt(at) => {
-                        eprintln!(
-                            "outbox {}: try {} failed, retry at {at}: {error}",
-                            row.id, row.tries
-                        );
+                        tracing::warn!(outbox = %row.id, tries = row.tries, retry_at = %at, error = %error, "mail not delivered, retry planned");
                         store::mark_failure(db, row.id, &error, Some(at)).await?;
                         round.retried += 1;
                     }
                     AfterFailure::GiveUp => {
-                        eprintln!(
-                            "outbox {}: failed after {} tries: {error}",
-                            row.id, row.tries
-                        );
+                        tracing::error!(outbox = %row.id, tries = row.tries, error = %error, "mail not delivered, kept as failed");
                         store::mark_failure(db, row.id, &error, None).await?;
                         round.failed += 1;
                     }

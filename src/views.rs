@@ -87,7 +87,7 @@ impl From<&User> for Me {
                 u.role,
                 Role::Manager | Role::Hr | Role::PartnerReferent | Role::Admin
             ),
-            hr: matches!(u.role, Role::Hr | Role::Admin),
+            hr: u.role.is_hr(),
             admin: u.role == Role::Admin,
         }
     }

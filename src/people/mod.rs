@@ -4,6 +4,7 @@
 //! `routes.rs`.
 
 pub mod directory;
+pub mod flow;
 pub mod import;
 pub mod routes;
 pub mod store;
@@ -25,6 +26,11 @@ pub enum Role {
 }
 
 impl Role {
+    /// HR staff or an administrator: the whole directory, imports, certificate exports.
+    pub fn is_hr(self) -> bool {
+        matches!(self, Role::Hr | Role::Admin)
+    }
+
     pub const ALL: [Role; 6] = [
         Role::Learner,
         Role::Manager,

@@ -11,11 +11,9 @@ use rocket::serde::json::Value;
 use rocket::{get, post, routes, Route, State};
 use serde_json::json;
 use tokio::io::AsyncReadExt;
-use uuid::Uuid;
 
-use super::{directory, store, ActiveFilter, PeopleQuery, PeopleSort, Role, User, Visibility};
-use crate::audit::{self, Event, Kind};
-use crate::auth::tokens::TokenScope;
+use super::{directory, ActiveFilter, PeopleQuery, PeopleSort, Role, Visibility};
+use crate::audit::{Event, Kind};
 use crate::auth::{Admin, ApiCaller, CurrentUser, HrOrAdmin, Supervisor, UserCache};
 use crate::catalog::Catalog;
 use crate::db::Db;
@@ -45,10 +43,6 @@ pub fn api_routes() -> Vec<Route> {
 
 const PAGE_SIZE: i64 = 100;
 
-fn not_found() -> Error {
-    Error::NotFound("Cette personne n'existe pas ou ne fait pas partie de votre périmètre.".into())
-}
-
 fn scope_title(v: &Visibility) -> &'static str {
     match v {
         Visibility::All => "Toutes les personnes",
@@ -75,7 +69,7 @@ async fn people_page(
     let query =
         PeopleQuery::parse(q, service, public, partenaire, etat, tri).map_err(Error::BadRequest)?;
     let page = i64::from(page.unwrap_or(1).max(1));
-    let (people, total) = store::search_people(
+    let (people, total) = super::flow::search(
         db,
         who.0.id,
         &visibility,
@@ -123,25 +117,12 @@ async fn people_page(
         .iter()
         .map(|a| json!({ "code": a.code(), "label": a.label(), "selected": query.audience == Some(*a) }))
         .collect();
-    let partners: Vec<_> = if matches!(visibility, Visibility::All) {
-        store::partners(db)
-            .await?
-            .into_iter()
-            .map(|p| json!({ "id": p.id, "name": p.name, "selected": query.partner == Some(p.id) }))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let units: Vec<String> = store::org_units(db)
+    let partners: Vec<_> = super::flow::partners_for(db, &visibility)
         .await?
         .into_iter()
-        .map(|u| u.path)
-        .filter(|path| match &visibility {
-            Visibility::OrgSubtree(root) => path == root || path.starts_with(&format!("{root}/")),
-            Visibility::All => true,
-            _ => false,
-        })
+        .map(|p| json!({ "id": p.id, "name": p.name, "selected": query.partner == Some(p.id) }))
         .collect();
+    let units = super::flow::units_in(db, &visibility).await?;
     Ok(Page::new(
         "people/list",
         scope_title(&visibility),
@@ -173,16 +154,6 @@ async fn people_page(
     ))
 }
 
-/// A person's record, if the viewer may see it; otherwise not found.
-async fn visible_person(db: &Db, viewer: &User, id: &str) -> Result<store::PersonRow> {
-    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
-    let person = store::person(db, id).await?.ok_or_else(not_found)?;
-    if !viewer.can_see(&person.person_ref()) {
-        return Err(not_found());
-    }
-    Ok(person)
-}
-
 #[get("/personnes/<id>")]
 async fn person_page(
     db: &State<Db>,
@@ -191,8 +162,8 @@ async fn person_page(
     me: CurrentUser,
     id: &str,
 ) -> Result<Page> {
-    let person = visible_person(db, &me.0, id).await?;
-    let user = store::find(db, person.id).await?.ok_or_else(not_found)?;
+    let person = super::flow::visible_person(db, &me.0, id).await?;
+    let user = super::flow::user_of(db, &person).await?;
     let progress = flow::progress(db, catalog, &user).await?;
     let roles: Vec<_> = Role::ALL
         .into_iter()
@@ -207,7 +178,7 @@ async fn person_page(
             "role_label": user.role.label(),
             "progress": progress,
             "can_set_role": me.0.role == Role::Admin,
-            "can_revoke": matches!(me.0.role, Role::Hr | Role::Admin),
+            "can_revoke": me.0.role.is_hr(),
             "certificates": crate::certificates::flow::entries(db, certifier, user.id).await?,
             "roles": roles,
         }),
@@ -228,27 +199,9 @@ async fn set_role(
     id: &str,
     form: std::result::Result<Form<RoleForm<'_>>, rocket::form::Errors<'_>>,
 ) -> Result<Redirect> {
-    let person = visible_person(db, &admin.0, id).await?;
     let form = form.map_err(|_| Error::BadRequest("Choisissez un rôle.".into()))?;
-    let role = Role::parse(form.role)
-        .ok_or_else(|| Error::Unprocessable(format!("Rôle inconnu : « {} ».", form.role)))?;
-    if role != Role::Admin && store::is_last_admin(db, person.id).await? {
-        return Err(Error::Conflict(
-            "C'est le dernier compte administrateur actif : nommez d'abord un autre administrateur ou une autre administratrice.".into(),
-        ));
-    }
-    let before = store::set_role(db, person.id, role).await?;
-    cache.forget_user(person.id);
-    if before.as_deref() != Some(role.code()) {
-        audit::store::record(
-            db,
-            Event::by(Some(&admin.0), Kind::RoleChange, &person.email)
-                .details(format!("{} → {}", before.unwrap_or_default(), role.code()))
-                .client(ip),
-        )
-        .await?;
-    }
-    Ok(Redirect::to(format!("/personnes/{}", person.id)))
+    let person = super::flow::set_role(db, cache, &admin.0, id, form.role, ip).await?;
+    Ok(Redirect::to(format!("/personnes/{person}")))
 }
 
 #[get("/rh/import")]
@@ -334,18 +287,6 @@ async fn import_upload(
 
 // ---- API ----
 
-/// What an API caller may see of people, and who asks: a token sees everyone, a person
-/// their scope (a role without one is refused).
-fn api_visibility(caller: &ApiCaller) -> Result<(Visibility, Uuid)> {
-    match caller {
-        ApiCaller::Token(t) => Ok((Visibility::All, t.id)),
-        ApiCaller::Person(u) if u.visibility() != Visibility::OnlySelf => {
-            Ok((u.visibility(), u.id))
-        }
-        ApiCaller::Person(_) => Err(Error::Forbidden),
-    }
-}
-
 #[allow(clippy::too_many_arguments)] // one argument per filter of the list
 #[get("/people?<q>&<org_unit>&<audience>&<partner>&<active>&<sort>&<limit>&<offset>")]
 async fn api_people(
@@ -360,13 +301,13 @@ async fn api_people(
     limit: Option<i64>,
     offset: Option<i64>,
 ) -> Result<Value> {
-    let (visibility, viewer) = api_visibility(&caller)?;
+    let (visibility, viewer) = super::flow::api_visibility(&caller)?;
     let query = PeopleQuery::parse(q, org_unit, audience, partner, active, sort)
         .map_err(Error::BadRequest)?;
     let limit = limit.unwrap_or(PAGE_SIZE).clamp(1, 1000);
     let offset = offset.unwrap_or(0).max(0);
     let (people, total) =
-        store::search_people(db, viewer, &visibility, &query, limit, offset).await?;
+        super::flow::search(db, viewer, &visibility, &query, limit, offset).await?;
     Ok(json!({ "people": people, "total": total, "limit": limit, "offset": offset }))
 }
 
@@ -377,44 +318,20 @@ async fn api_person(
     caller: ApiCaller,
     id: &str,
 ) -> Result<Value> {
-    let person = match &caller {
-        ApiCaller::Token(_) => {
-            let id = Uuid::parse_str(id).map_err(|_| not_found())?;
-            store::person(db, id).await?.ok_or_else(not_found)?
-        }
-        ApiCaller::Person(u) => visible_person(db, u, id).await?,
-    };
-    let user = store::find(db, person.id).await?.ok_or_else(not_found)?;
+    let person = super::flow::person_for(db, &caller, id).await?;
+    let user = super::flow::user_of(db, &person).await?;
     let progress = flow::progress(db, catalog, &user).await?;
     Ok(json!({ "person": person, "progress": progress }))
 }
 
-fn hr_or_token(caller: &ApiCaller, write: bool) -> Result<()> {
-    match caller {
-        ApiCaller::Token(t) if !write || t.scope == TokenScope::ReadWrite => Ok(()),
-        ApiCaller::Token(_) => Err(Error::ForbiddenWith(
-            "Ce jeton est en lecture seule.".into(),
-        )),
-        ApiCaller::Person(u) if matches!(u.role, Role::Hr | Role::Admin) => Ok(()),
-        ApiCaller::Person(_) => Err(Error::Forbidden),
-    }
-}
-
 #[get("/org-units")]
 async fn api_org_units(db: &State<Db>, caller: ApiCaller) -> Result<Value> {
-    hr_or_token(&caller, false)?;
-    Ok(json!({ "org_units": store::org_units(db).await? }))
+    Ok(json!({ "org_units": super::flow::org_units(db, &caller).await? }))
 }
 
 #[get("/partners")]
 async fn api_partners(db: &State<Db>, caller: ApiCaller) -> Result<Value> {
-    hr_or_token(&caller, false)?;
-    let partners: Vec<_> = store::partners(db)
-        .await?
-        .into_iter()
-        .map(|p| json!({ "id": p.id, "name": p.name, "theme": p.theme, "theme_label": super::theme_label(&p.theme) }))
-        .collect();
-    Ok(json!({ "partners": partners }))
+    Ok(json!({ "partners": super::flow::partners(db, &caller).await? }))
 }
 
 /// The directory import for machine clients: the CSV file as the body.
@@ -428,7 +345,7 @@ async fn api_import(
     confirm_deactivations: Option<bool>,
     data: rocket::data::Data<'_>,
 ) -> Result<(Status, Value)> {
-    hr_or_token(&caller, true)?;
+    super::flow::hr_or_token(&caller, true)?;
     // The same size as an upload through the page, not the 64 KiB of a plain string.
     let body = data
         .open(rocket::data::ToByteUnit::bytes(MAX_IMPORT_BYTES))

@@ -100,30 +100,21 @@ const CLAIM_POSTGRES: &str =
 /// counts as a try.
 pub async fn claim_due(db: &Db, now: DateTime<Utc>, limit: i64) -> Result<Vec<Claimed>> {
     let until = now + Duration::minutes(LEASE_MINUTES);
-    let mut rows: Vec<Claimed> = match db {
-        Db::Sqlite(pool) => {
-            let mut tx = pool.begin_write().await?;
-            let rows = sqlx::query_as(CLAIM_SQLITE)
-                .bind(until)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(tx.conn())
-                .await?;
-            tx.commit().await?;
-            rows
-        }
-        Db::Postgres(pool) => {
-            let mut tx = pool.begin_write().await?;
-            let rows = sqlx::query_as(CLAIM_POSTGRES)
-                .bind(until)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(tx.conn())
-                .await?;
-            tx.commit().await?;
-            rows
-        }
+    let sql = match db {
+        Db::Sqlite(_) => CLAIM_SQLITE,
+        Db::Postgres(_) => CLAIM_POSTGRES,
     };
+    let mut rows: Vec<Claimed> = on_db!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        let rows = sqlx::query_as(sql)
+            .bind(until)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(tx.conn())
+            .await?;
+        tx.commit().await?;
+        rows
+    });
     rows.sort_by_key(|r| r.id);
     Ok(rows)
 }

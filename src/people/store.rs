@@ -329,25 +329,25 @@ pub async fn search_people(
     let off = next(&mut args, Arg::Int(offset));
     let page_sql = format!("{PERSON_SELECT} {filter} ORDER BY {order} LIMIT {lim} OFFSET {off}");
     let count_args = args.len() - 2;
+    // Binds the arguments in order; the count query takes all but LIMIT and OFFSET.
+    macro_rules! bind_all {
+        ($query:expr, $args:expr) => {{
+            let mut q = $query;
+            for a in $args {
+                q = match a {
+                    Arg::Text(t) => q.bind(t.clone()),
+                    Arg::Id(i) => q.bind(*i),
+                    Arg::Int(n) => q.bind(*n),
+                };
+            }
+            q
+        }};
+    }
     let (rows, total) = on_db!(db, pool => {
-        let mut q = sqlx::query_as::<_, PersonRow>(sqlx::AssertSqlSafe(page_sql.as_str()));
-        for a in &args {
-            q = match a {
-                Arg::Text(t) => q.bind(t.clone()),
-                Arg::Id(i) => q.bind(*i),
-                Arg::Int(n) => q.bind(*n),
-            };
-        }
-        let rows = q.fetch_all(pool).await?;
-        let mut c = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql.as_str()));
-        for a in &args[..count_args] {
-            c = match a {
-                Arg::Text(t) => c.bind(t.clone()),
-                Arg::Id(i) => c.bind(*i),
-                Arg::Int(n) => c.bind(*n),
-            };
-        }
-        let total = c.fetch_one(pool).await?;
+        let page = sqlx::query_as::<_, PersonRow>(sqlx::AssertSqlSafe(page_sql.as_str()));
+        let rows = bind_all!(page, &args).fetch_all(pool).await?;
+        let count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql.as_str()));
+        let total = bind_all!(count, &args[..count_args]).fetch_one(pool).await?;
         (rows, total)
     });
     Ok((rows, total))

@@ -24,6 +24,13 @@ pub struct Config {
     /// `notifications::transport::Transport::from_config`).
     pub smtp_host: Option<String>,
     pub smtp_port: u16,
+    /// `"none"` (a local relay), `"starttls"` (required) or `"tls"` (from the first byte).
+    pub smtp_security: String,
+    /// The relay's account; the password only from the environment (REPERES_SMTP_PASSWORD).
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+    /// A PEM root certificate to trust for the relay, besides the public ones.
+    pub smtp_ca_file: Option<PathBuf>,
     /// `"smtp"` or `"folder"`; absent: chosen from `smtp_host` and the build.
     pub mail_transport: Option<String>,
     /// Where the folder transport writes one `.eml` file per message.
@@ -43,6 +50,9 @@ pub struct Config {
     /// A directory import that would deactivate more than this share (percent) of the
     /// active directory people needs an explicit confirmation.
     pub import_max_deactivation_percent: u32,
+    /// Saving an assignment rule that would give more people than this a new obligation
+    /// needs an explicit confirmation after its dry run.
+    pub rule_max_without_confirmation: u64,
     /// A session ends after this many minutes without a request.
     pub session_idle_minutes: i64,
     /// How long an instance trusts a checked session before reading it again.
@@ -93,6 +103,10 @@ impl Default for Config {
             public_url: "http://127.0.0.1:8000".into(),
             smtp_host: None,
             smtp_port: 25,
+            smtp_security: "none".into(),
+            smtp_username: None,
+            smtp_password: None,
+            smtp_ca_file: None,
             mail_transport: None,
             mail_folder: "data/mails".into(),
             outbox_poll_seconds: 5,
@@ -101,6 +115,7 @@ impl Default for Config {
             export_folder: "data/exports".into(),
             export_retention_hours: 24,
             import_max_deactivation_percent: 10,
+            rule_max_without_confirmation: 200,
             session_idle_minutes: 30,
             session_cache_seconds: 10,
             mail_from: "Repères <ne-pas-repondre@reperes.invalid>".into(),

@@ -35,6 +35,32 @@ macro_rules! on_db {
     };
 }
 
+/// A value bound to a numbered placeholder of a query built at run time.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Text(String),
+    Id(uuid::Uuid),
+    Int(i64),
+    Date(chrono::NaiveDate),
+}
+
+/// Binds `args` in order to a query built at run time: `bind_args!(query, &args)`.
+#[macro_export]
+macro_rules! bind_args {
+    ($query:expr, $args:expr) => {{
+        let mut q = $query;
+        for a in $args {
+            q = match a {
+                $crate::db::Arg::Text(t) => q.bind(t.clone()),
+                $crate::db::Arg::Id(i) => q.bind(*i),
+                $crate::db::Arg::Int(n) => q.bind(*n),
+                $crate::db::Arg::Date(d) => q.bind(*d),
+            };
+        }
+        q
+    }};
+}
+
 /// A write transaction. On SQLite it also holds this process's write lock for its file,
 /// so that writers queue in order instead of polling SQLite's busy handler (whose growing
 /// sleeps made the slowest writes wait up to a tenth of a second under load).

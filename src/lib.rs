@@ -10,10 +10,13 @@ pub mod certificates;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod ids;
 pub mod jobs;
 pub mod learning;
 pub mod notifications;
+pub mod obligations;
 pub mod people;
+pub mod reminders;
 pub mod site;
 pub mod views;
 mod web;
@@ -162,7 +165,19 @@ pub async fn build(figment: Figment) -> Result<Rocket<Build>, StartError> {
         people::store::seed_demo(&db)
             .await
             .map_err(|e| StartError::Seed(e.to_string()))?;
+        if obligations::store::seed_demo(&db, &catalog, db::now())
+            .await
+            .map_err(|e| StartError::Seed(e.to_string()))?
+        {
+            obligations::flow::reevaluate(&db, &catalog, db::now())
+                .await
+                .map_err(|e| StartError::Seed(e.to_string()))?;
+        }
     }
+    // The plan's key days: written once, editable by HR.
+    reminders::flow::seed(&db, &catalog)
+        .await
+        .map_err(|e| StartError::Seed(e.to_string()))?;
     let previous_keys = config
         .certificate_previous_keys
         .iter()

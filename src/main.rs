@@ -45,6 +45,30 @@ enum Command {
         #[command(subcommand)]
         command: CertificatesCommand,
     },
+    /// Scheduled jobs, run by hand (the service runs them on its own).
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Claim and run one job's slot due at an instant, unless an instance ran it already
+    /// (the same claim as the scheduler's). Jobs: outbox_delivery, cleanup,
+    /// obligations_sweep, reminders_sweep.
+    Run {
+        job: String,
+        /// The instant (RFC 3339, e.g. 2027-01-20T09:00:00Z); default: now.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Deliver every message of the outbox due at an instant, until none is left.
+    Deliver {
+        /// The instant (RFC 3339); default: now.
+        #[arg(long)]
+        at: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -115,6 +139,12 @@ fn main() -> ExitCode {
         Command::Courses {
             command: CoursesCommand::Check { dir },
         } => check_courses(dir),
+        Command::Jobs {
+            command: JobsCommand::Run { job, at },
+        } => run_job(&job, at.as_deref()),
+        Command::Jobs {
+            command: JobsCommand::Deliver { at },
+        } => deliver(at.as_deref()),
         Command::People {
             command:
                 PeopleCommand::Import {
@@ -209,6 +239,118 @@ async fn database() -> Result<reperes::Db, String> {
 }
 
 /// Runs a maintenance command on the configured database, reporting a failure to open it.
+/// An instant given on the command line, or now.
+fn instant(at: Option<&str>) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    match at {
+        None => Ok(reperes::db::now()),
+        Some(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|e| format!("--at {s:?}: {e} (expected RFC 3339, e.g. 2027-01-20T09:00:00Z)")),
+    }
+}
+
+/// Builds the service (settings, catalogue, templates, database) without serving, and runs
+/// `command` with its job runner.
+fn with_runner<F, Fut>(command: F) -> ExitCode
+where
+    F: FnOnce(reperes::jobs::runner::Runner) -> Fut + Send,
+    Fut: std::future::Future<Output = ExitCode> + Send,
+{
+    rocket::execute(async move {
+        let rocket = match reperes::build(reperes::config::figment()).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match reperes::jobs::runner::Runner::from_rocket(&rocket) {
+            Some(runner) => command(runner).await,
+            None => {
+                eprintln!("error: the service state is incomplete");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn run_job(code: &str, at: Option<&str>) -> ExitCode {
+    let Some(job) = reperes::jobs::Job::parse(code) else {
+        let known: Vec<&str> = reperes::jobs::Job::ALL.iter().map(|j| j.code()).collect();
+        eprintln!("error: unknown job {code:?}; jobs: {}", known.join(", "));
+        return ExitCode::from(2);
+    };
+    let at = match instant(at) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    with_runner(move |runner| async move {
+        use reperes::jobs::runner::Attempt;
+        use std::io::Write;
+        let attempt = runner.run_one(job, at).await;
+        let mut out = std::io::stdout().lock();
+        match attempt {
+            Attempt::NotDue => {
+                let _ = writeln!(out, "{}: no slot due at {at}", job.code());
+                ExitCode::SUCCESS
+            }
+            Attempt::AlreadyClaimed(slot) => {
+                let _ = writeln!(out, "{}: slot {} already claimed", job.code(), slot.key);
+                ExitCode::SUCCESS
+            }
+            Attempt::Ran(done) => match done.outcome {
+                Ok(summary) => {
+                    let _ = writeln!(out, "{} slot {} done: {summary}", job.code(), done.slot.key);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {} slot {}: {e}", job.code(), done.slot.key);
+                    ExitCode::FAILURE
+                }
+            },
+        }
+    })
+}
+
+fn deliver(at: Option<&str>) -> ExitCode {
+    let at = match instant(at) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    with_runner(move |runner| async move {
+        let mut total = reperes::notifications::worker::Round::default();
+        loop {
+            match reperes::notifications::worker::deliver_due(&runner.db, &runner.mailer, at).await
+            {
+                Ok(r) => {
+                    total.sent += r.sent;
+                    total.retried += r.retried;
+                    total.failed += r.failed;
+                    total.dropped += r.dropped;
+                    if r == reperes::notifications::worker::Round::default() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        println!(
+            "{} sent, {} to retry, {} failed, {} dropped",
+            total.sent, total.retried, total.failed, total.dropped
+        );
+        ExitCode::SUCCESS
+    })
+}
+
 fn with_database<F, Fut>(command: F) -> ExitCode
 where
     F: FnOnce(reperes::Db) -> Fut + Send,

@@ -15,9 +15,12 @@ use crate::config::DEV_LOGIN;
 use crate::error::{wants_json, Error};
 use crate::people::User;
 
-/// The loaded templates.
+/// The loaded templates: pages and mail bodies (HTML-escaped), and the plain-text mail
+/// bodies (`mail/*.txt.hbs`, not escaped: they are not HTML).
+#[derive(Clone)]
 pub struct Views {
     hb: Handlebars<'static>,
+    text: Handlebars<'static>,
 }
 
 impl Views {
@@ -38,7 +41,19 @@ impl Views {
                 ));
             }
         }
-        Ok(Views { hb })
+        let mut text = hb.clone();
+        text.register_escape_fn(handlebars::no_escape);
+        Ok(Views { hb, text })
+    }
+
+    /// A mail's two bodies: `mail/<name>.txt` (plain text) and `mail/<name>.html`.
+    pub fn mail(&self, name: &str, context: &Value) -> Result<(String, String), Error> {
+        let text = self
+            .text
+            .render(&format!("mail/{name}.txt"), context)
+            .map_err(|e| Error::Internal(format!("template mail/{name}.txt: {e}")))?;
+        let html = self.render(&format!("mail/{name}.html"), context)?;
+        Ok((text, html))
     }
 
     pub fn render(&self, name: &str, context: &Value) -> Result<String, Error> {
@@ -88,7 +103,7 @@ impl From<&User> for Me {
                 Role::Manager | Role::Hr | Role::PartnerReferent | Role::Admin
             ),
             hr: u.role.is_hr(),
-            admin: u.role == Role::Admin,
+            admin: u.role.is_admin(),
         }
     }
 }
@@ -108,13 +123,14 @@ impl Page {
         template: &'static str,
         title: impl Into<String>,
         me: Option<&User>,
-        data: Value,
+        data: impl Serialize,
     ) -> Page {
         Page {
             template,
             title: title.into(),
             me: me.map(Me::from),
-            data,
+            // A view struct of plain fields always serialises; null keeps the page up if not.
+            data: serde_json::to_value(data).unwrap_or(Value::Null),
             status: Status::Ok,
         }
     }

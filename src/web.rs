@@ -28,14 +28,13 @@ pub(crate) fn assemble(
 ) -> Rocket<Build> {
     let poll = std::time::Duration::from_secs(config.outbox_poll_seconds.max(1));
     let run_scheduler = config.scheduler;
-    let (export_folder, export_retention_hours) =
-        (config.export_folder.clone(), config.export_retention_hours);
     let session_cache = std::time::Duration::from_secs(config.session_cache_seconds);
     auth::set_secure_cookies(config.cookie_secure);
     let headers = SecurityHeaders {
         hsts: config.public_url.starts_with("https://"),
     };
     let static_dir = config.static_dir.clone();
+    let instance = crate::jobs::Instance::new();
     let rocket = rocket::custom(figment);
     // The benchmark build measures the framework's own ceiling on a bare route.
     #[cfg(feature = "dev-login")]
@@ -50,6 +49,7 @@ pub(crate) fn assemble(
         .manage(oidc)
         .manage(certifier)
         .manage(std::sync::Arc::new(mailer))
+        .manage(instance)
         .manage(std::sync::Arc::new(
             crate::certificates::export::Exports::default(),
         ))
@@ -62,6 +62,8 @@ pub(crate) fn assemble(
         .mount("/", people::routes::routes())
         .mount("/", crate::notifications::routes::routes())
         .mount("/", crate::jobs::routes::routes())
+        .mount("/", crate::obligations::routes::routes())
+        .mount("/", crate::reminders::routes::routes())
         .mount("/api/v1", people::routes::api_routes())
         .mount("/", crate::certificates::routes::routes())
         .mount("/api/v1", crate::certificates::routes::api_routes())
@@ -80,9 +82,9 @@ pub(crate) fn assemble(
         .attach(AdHoc::on_liftoff("scheduled jobs", move |rocket| {
             Box::pin(async move {
                 use crate::notifications::{routes::DEV_MAILBOX, worker::Mailer};
-                let (Some(db), Some(mailer)) = (
-                    rocket.state::<Db>(),
+                let (Some(mailer), Some(runner)) = (
                     rocket.state::<std::sync::Arc<Mailer>>(),
+                    crate::jobs::runner::Runner::from_rocket(rocket),
                 ) else {
                     return;
                 };
@@ -98,14 +100,7 @@ pub(crate) fn assemble(
                 if !run_scheduler {
                     return;
                 }
-                let runner = std::sync::Arc::new(crate::jobs::runner::Runner {
-                    db: db.clone(),
-                    mailer: mailer.clone(),
-                    outbox_seconds: poll.as_secs() as i64,
-                    instance: crate::jobs::runner::Runner::instance_name(),
-                    export_folder: export_folder.clone(),
-                    export_retention_hours,
-                });
+                let runner = std::sync::Arc::new(runner);
                 let shutdown = rocket.shutdown();
                 if let Err(e) = crate::jobs::scheduler::start(runner, poll, async move {
                     shutdown.await;

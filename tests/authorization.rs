@@ -57,6 +57,10 @@ struct Row {
     expected: [u16; 9],
 }
 
+/// A rule as the editor posts it for its dry run (nothing is written).
+const RULE_FORM: &str = "name=R&module=base&audience=tous&org_unit=&partner=&arrived_after=&title_word=&due_days=30&step=apercu";
+const RULE_JSON: &str = r#"{"name": "R", "module": "base", "audience": "tous", "due_days": "30"}"#;
+
 const CSV: &str = "matricule;courriel;nom;prenom;service;publics;fonction;date_entree;sexe;categorie\nM1;m1@ville.test;Un;M;Ville/Service;tous;;2020-01-01;;\n";
 
 fn rows() -> Vec<Row> {
@@ -401,6 +405,198 @@ fn rows() -> Vec<Row> {
             Csv,
             [401, 403, 403, 200, 403, 403, 200, 403, 200],
         ),
+        // Obligations: the learner's own, the team and HR lists, the rules and exemptions.
+        r(
+            "GET",
+            "/obligations",
+            "/obligations",
+            None,
+            [401, 200, 200, 200, 200, 200, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/equipe/obligations?<etat>&<module>&<service>&<historique>&<page>",
+            "/equipe/obligations?etat=overdue",
+            None,
+            [401, 403, 200, 200, 403, 200, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/equipe/obligations.csv?<etat>&<module>&<service>&<historique>",
+            "/equipe/obligations.csv",
+            None,
+            [401, 403, 200, 200, 403, 200, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/rh/obligations?<service>",
+            "/rh/obligations",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/rh/obligations/<id>",
+            "/rh/obligations/{obligation}",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "POST",
+            "/rh/obligations/<id>/dispense",
+            "/rh/obligations/{obligation}/dispense",
+            Form("reason="),
+            [401, 403, 403, 422, 403, 403, 422, 403, 403],
+        ),
+        r(
+            "GET",
+            "/rh/regles",
+            "/rh/regles",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/rh/regles/nouvelle",
+            "/rh/regles/nouvelle",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/rh/regles/<id>",
+            "/rh/regles/{rule}",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "POST",
+            "/rh/regles/nouvelle",
+            "/rh/regles/nouvelle",
+            Form(RULE_FORM),
+            [401, 403, 403, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "POST",
+            "/rh/regles/<id>",
+            "/rh/regles/{rule}",
+            Form(RULE_FORM),
+            [401, 403, 403, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/api/v1/me/obligations",
+            "/api/v1/me/obligations",
+            None,
+            [401, 200, 200, 200, 200, 200, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/api/v1/obligations?<state>&<module>&<org_unit>&<history>&<limit>&<offset>",
+            "/api/v1/obligations?state=assigned",
+            None,
+            [401, 403, 200, 200, 403, 200, 200, 200, 200],
+        ),
+        r(
+            "GET",
+            "/api/v1/obligation-rules",
+            "/api/v1/obligation-rules",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 200, 200],
+        ),
+        r(
+            "POST",
+            "/api/v1/obligation-rules/dry-run",
+            "/api/v1/obligation-rules/dry-run",
+            Json(RULE_JSON),
+            [401, 403, 403, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "POST",
+            "/api/v1/obligation-rules",
+            "/api/v1/obligation-rules",
+            Json("{}"),
+            [401, 403, 403, 422, 403, 403, 422, 403, 403],
+        ),
+        r(
+            "POST",
+            "/api/v1/obligation-rules/<id>",
+            "/api/v1/obligation-rules/{rule}",
+            Json("{}"),
+            [401, 403, 403, 422, 403, 403, 422, 403, 403],
+        ),
+        r(
+            "POST",
+            "/api/v1/obligations/<id>/exemption",
+            "/api/v1/obligations/{obligation}/exemption",
+            Json(r#"{"reason": ""}"#),
+            [401, 403, 403, 422, 403, 403, 422, 403, 403],
+        ),
+        // Reminders and campaigns (HR); everyone's preferences; the one-click unsubscribe.
+        r(
+            "GET",
+            "/rh/rappels?<date>",
+            "/rh/rappels?date=2027-01-15",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "POST",
+            "/rh/rappels/reglages",
+            "/rh/rappels/reglages",
+            Form("before_due=x&overdue_first=1&overdue_every=7&escalate_team=14&escalate_hr=30&before_expiry=60"),
+            [401, 403, 403, 422, 403, 403, 422, 403, 403],
+        ),
+        r(
+            "GET",
+            "/rh/campagnes/nouvelle",
+            "/rh/campagnes/nouvelle",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/rh/campagnes/<id>",
+            "/rh/campagnes/{campaign}",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "POST",
+            "/rh/campagnes/nouvelle",
+            "/rh/campagnes/nouvelle",
+            Form("name=X&month=2&day=30&days_before=7&text=Un+texte+assez+long"),
+            [401, 403, 403, 422, 403, 403, 422, 403, 403],
+        ),
+        r(
+            "POST",
+            "/rh/campagnes/<id>",
+            "/rh/campagnes/{campaign}",
+            Form("name=X&month=2&day=30&days_before=7&text=Un+texte+assez+long"),
+            [401, 403, 403, 422, 403, 403, 422, 403, 403],
+        ),
+        r("GET", "/preferences", "/preferences", None, [401, 200, 200, 200, 200, 200, 200, 403, 403]),
+        r(
+            "POST",
+            "/preferences",
+            "/preferences",
+            Form("campaigns=true"),
+            [401, 200, 200, 200, 200, 200, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/desabonnement/<token>",
+            "/desabonnement/inconnu",
+            None,
+            [200, 200, 200, 200, 200, 200, 200, 200, 200],
+        ),
+        r(
+            "POST",
+            "/desabonnement/<token>",
+            "/desabonnement/inconnu",
+            None,
+            [404, 404, 404, 404, 404, 404, 404, 404, 404],
+        ),
         // Sign-in routes: public, and the same answer for everyone.
         r(
             "POST",
@@ -582,7 +778,13 @@ async fn every_cookie_write_without_the_token_is_refused_and_changes_nothing(app
         // The browser has its token cookie, but the requests below do not repeat it.
         app.csrf().await;
         let before = table_counts(&app).await;
-        for row in rows().iter().filter(|r| r.method == "POST") {
+        // The one-click unsubscribe is the one write without the CSRF check: a mail provider
+        // posts it without cookies, and the secret in its address is the authority (tested
+        // in tests/reminders.rs).
+        for row in rows()
+            .iter()
+            .filter(|r| r.method == "POST" && !r.path.starts_with("/desabonnement/"))
+        {
             if matches!(row.expected[col], 401 | 403) {
                 continue;
             }
@@ -592,7 +794,10 @@ async fn every_cookie_write_without_the_token_is_refused_and_changes_nothing(app
                 .replace("{sophie}", "00000000-0000-0000-0000-000000000000")
                 .replace("{aicha}", "00000000-0000-0000-0000-000000000000")
                 .replace("{lea}", "00000000-0000-0000-0000-000000000000")
-                .replace("{attempt}", "00000000-0000-0000-0000-000000000000");
+                .replace("{attempt}", "00000000-0000-0000-0000-000000000000")
+                .replace("{obligation}", "00000000-0000-0000-0000-000000000000")
+                .replace("{rule}", "00000000-0000-0000-0000-000000000000")
+                .replace("{campaign}", "00000000-0000-0000-0000-000000000000");
             for (label, content_type, body) in [
                 ("text/plain", Some(ContentType::Plain), "csrf=x&email=a@b.c"),
                 ("no content type", None, ""),
@@ -686,6 +891,9 @@ async fn every_route_for_every_role(app: TestApp) {
     let sophie = id_of(&app, SOPHIE).await;
     let aicha = id_of(&app, AICHA).await;
     let lea = id_of(&app, "lea.petit@demo.reperes.test").await;
+    let (rule, obligation) = camille_obligation(&app, &camille).await;
+    let campaign: uuid::Uuid = reperes::on_db!(app.database(), pool => sqlx::query_scalar("SELECT id FROM campaigns ORDER BY month, day LIMIT 1").fetch_one(pool).await).unwrap();
+    let campaign = campaign.to_string();
     let (_, token_read) = reperes::auth::tokens::create(
         app.database(),
         "lecture",
@@ -722,6 +930,9 @@ async fn every_route_for_every_role(app: TestApp) {
                 .replace("{sophie}", &sophie)
                 .replace("{aicha}", &aicha)
                 .replace("{lea}", &lea)
+                .replace("{rule}", &rule)
+                .replace("{obligation}", &obligation)
+                .replace("{campaign}", &campaign)
                 .replace("{attempt}", &attempt);
             let mut req = match row.method {
                 "GET" => app.client.get(path.clone()),
@@ -769,4 +980,51 @@ async fn every_route_for_every_role(app: TestApp) {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// A rule for every city agent and Camille's obligation under it: (rule id, obligation id).
+async fn camille_obligation(app: &TestApp, camille: &str) -> (String, String) {
+    use reperes::obligations::{flow, store, DueFrom, Rule, Target};
+    let rule = Rule {
+        id: uuid::Uuid::new_v4(),
+        name: "Ville".into(),
+        module_slug: "base".into(),
+        target: Target {
+            org_unit: Some("Ville de Nancy".into()),
+            ..Target::default()
+        },
+        due_days: 30,
+        due_from: DueFrom::Assignment,
+        active: true,
+    };
+    let event = reperes::audit::Event::by(None, reperes::audit::Kind::RuleSaved, "test");
+    let now = reperes::db::now();
+    store::save_rule(app.database(), &rule, None, now, &event)
+        .await
+        .unwrap();
+    let catalog = app
+        .client
+        .rocket()
+        .state::<reperes::catalog::Catalog>()
+        .unwrap();
+    flow::reevaluate(app.database(), catalog, now)
+        .await
+        .unwrap();
+    let query = store::ListQuery {
+        user: Some(camille.parse().unwrap()),
+        ..store::ListQuery::default()
+    };
+    let today = reperes::certificates::paris_today(now);
+    let (rows, _) = store::list(
+        app.database(),
+        uuid::Uuid::nil(),
+        &reperes::people::Visibility::All,
+        &query,
+        today,
+        10,
+        0,
+    )
+    .await
+    .unwrap();
+    (rule.id.to_string(), rows[0].id.to_string())
 }

@@ -5,13 +5,10 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Duration, Utc};
 use common::*;
 use reperes::jobs::runner::Runner;
 use reperes::jobs::{store, Job};
-use reperes::notifications::worker::Mailer;
 use rocket::http::Status;
 
 fn utc(s: &str) -> DateTime<Utc> {
@@ -20,17 +17,9 @@ fn utc(s: &str) -> DateTime<Utc> {
 
 fn runner(app: &TestApp, instance: &str) -> Runner {
     Runner {
-        db: app.database().clone(),
-        mailer: app
-            .client
-            .rocket()
-            .state::<Arc<Mailer>>()
-            .expect("mailer")
-            .clone(),
-        outbox_seconds: 5,
         instance: instance.into(),
-        export_folder: app.mail_dir.path().join("exports"),
-        export_retention_hours: 24,
+        outbox_seconds: 5,
+        ..Runner::from_rocket(app.client.rocket()).expect("managed state")
     }
 }
 

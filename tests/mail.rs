@@ -33,6 +33,7 @@ on_both!(
     a_partner_reads_the_sign_in_link_in_the_development_mailbox_and_signs_in,
     a_failed_delivery_is_retried_then_kept_for_admins_with_its_error,
     an_admin_test_message_can_be_sent_again_after_a_failure,
+    mail_leaves_over_starttls_with_the_relay_account,
 );
 
 async fn a_partner_reads_the_sign_in_link_in_the_development_mailbox_and_signs_in(app: TestApp) {
@@ -187,10 +188,9 @@ async fn an_admin_test_message_can_be_sent_again_after_a_failure(app: TestApp) {
     let smtp = common::external::smtp_server(&maildir);
     let port: u16 = smtp.ready.parse().unwrap();
     let repaired = reperes::notifications::worker::Mailer {
-        transport: reperes::notifications::transport::Transport::Smtp {
-            host: "127.0.0.1".into(),
-            port,
-        },
+        transport: reperes::notifications::transport::Transport::Smtp(
+            reperes::notifications::transport::Relay::plain("127.0.0.1", port).unwrap(),
+        ),
         ..(*mailer(&app)).clone()
     };
     let (status, _, _) = app
@@ -217,4 +217,73 @@ async fn an_admin_test_message_can_be_sent_again_after_a_failure(app: TestApp) {
     assert_eq!(status, Status::Conflict);
     let (_, journal) = app.get("/admin/journal").await;
     assert!(journal.contains("Courriel renvoyé"), "{journal}");
+}
+
+async fn mail_leaves_over_starttls_with_the_relay_account(app: TestApp) {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, key, cert) = common::external::tls_files(dir.path());
+    let maildir = dir.path().join("mail");
+    let smtp = common::external::smtp_server_with(
+        &maildir,
+        &[
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--user",
+            "reperes",
+            "--password",
+            "s3cret",
+        ],
+    );
+    let port: u16 = smtp.ready.parse().unwrap();
+    let configured = |password: &'static str, security: &'static str| {
+        let ca = ca.clone();
+        move |f: rocket::figment::Figment| {
+            f.merge(("smtp_host", "127.0.0.1"))
+                .merge(("smtp_port", port))
+                .merge(("smtp_security", security))
+                .merge(("smtp_username", "reperes"))
+                .merge(("smtp_password", password))
+                .merge(("smtp_ca_file", ca))
+        }
+    };
+    // The right account over STARTTLS: delivered.
+    let good = TestApp::with_figment(app.backend, configured("s3cret", "starttls"))
+        .await
+        .expect("same backend");
+    assert!(mailer(&good).transport.describe().contains("(STARTTLS)"));
+    good.login(ADMIN).await;
+    good.post_form("/admin/envois/essai", "").await;
+    let round = deliver(&good, reperes::db::now()).await;
+    assert_eq!(round.sent, 1, "{round:?}");
+    let text = common::external::wait_for_mail(&maildir, 1);
+    assert!(text.contains("Repères"), "{text}");
+    // A wrong password: refused by the relay, retried later, the error kept for admins.
+    let bad = TestApp::with_figment(app.backend, configured("faux", "starttls"))
+        .await
+        .expect("same backend");
+    bad.login(ADMIN).await;
+    bad.post_form("/admin/envois/essai", "").await;
+    let round = deliver(&bad, reperes::db::now()).await;
+    assert_eq!(round.retried, 1, "{round:?}");
+    let row = store::latest(bad.database(), None, 10, 0).await.unwrap()[0].clone();
+    assert!(
+        row.last_error.as_deref().unwrap_or("").contains("535"),
+        "{:?}",
+        row.last_error
+    );
+    // An account with no TLS is refused at start: the password would travel in clear.
+    let Err(err) = reperes::build(
+        common::figment("sqlite::memory:", "tests/fixtures/courses")
+            .merge(("smtp_host", "127.0.0.1"))
+            .merge(("smtp_username", "reperes"))
+            .merge(("smtp_password", "s3cret")),
+    )
+    .await
+    else {
+        panic!("an account without TLS must be refused");
+    };
+    assert!(err.to_string().contains("in clear"), "{err}");
+    assert_eq!(common::external::mails(&maildir).len(), 1);
 }

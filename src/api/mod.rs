@@ -13,6 +13,7 @@ use crate::db::Db;
 pub fn v1_routes() -> Vec<Route> {
     let mut r = routes![openapi_document];
     r.extend(crate::learning::api::routes());
+    r.extend(crate::obligations::api::routes());
     r
 }
 

@@ -164,6 +164,53 @@ fn described() -> Value {
             "/me/progress": { "get": {
                 "summary": "Ma progression : statut par module, historique des validations et des tentatives",
                 "responses": with_errors(json!({ "200": ok("Progress", "Progression") }), &[])
+            }},
+            "/me/obligations": { "get": {
+                "summary": "Mes obligations de formation : le cycle en cours de chaque module assigné, les retards d'abord",
+                "responses": with_errors(json!({ "200": ok("ObligationList", "Obligations") }), &[])
+            }},
+            "/obligations": { "get": {
+                "summary": "Obligations du périmètre : tout le monde pour un jeton ou les RH, le sous-arbre de son service pour un encadrant, sa structure pour un référent partenaire",
+                "security": [{ "session": [] }, { "token": [] }],
+                "parameters": [
+                    { "name": "state", "in": "query", "required": false, "schema": { "$ref": "#/components/schemas/ObligationState" } },
+                    { "name": "module", "in": "query", "required": false, "schema": { "type": "string" } },
+                    { "name": "org_unit", "in": "query", "required": false, "description": "Chemin d'un service : ce service et ceux qui en dépendent", "schema": { "type": "string" } },
+                    { "name": "history", "in": "query", "required": false, "description": "Inclure les cycles passés", "schema": { "type": "boolean", "default": false } },
+                    { "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 } },
+                    { "name": "offset", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0, "default": 0 } }
+                ],
+                "responses": with_errors(json!({ "200": { "description": "Une page d'obligations (obligations), le nombre total (total), limit et offset", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ObligationList" } } } } }), &[("400", "Filtre invalide"), ("403", "Rôle sans périmètre (apprenant, formateur)")])
+            }},
+            "/obligations/{id}/exemption": { "post": {
+                "summary": "Dispenser une personne d'un cycle en cours (RH), avec un motif conservé et journalisé",
+                "parameters": [param("id", "Identifiant de l'obligation", Some("uuid"))],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["reason"], "properties": { "reason": { "type": "string", "minLength": 5, "maxLength": 500 } } } } } },
+                "responses": with_errors(json!({ "200": { "description": "L'obligation dispensée" } }), &[("409", "Obligation déjà validée ou close"), ("422", "Motif absent ou trop long")])
+            }},
+            "/obligation-rules": {
+                "get": {
+                    "summary": "Règles d'obligation (RH, administrateurs, jetons)",
+                    "security": [{ "session": [] }, { "token": [] }],
+                    "responses": with_errors(json!({ "200": { "description": "Les règles, avec leur cible et leur délai en clair" } }), &[("403", "Réservé aux RH, aux administrateurs et aux jetons")])
+                },
+                "post": {
+                    "summary": "Créer une règle (RH) : elle s'applique aussitôt",
+                    "description": "La règle est vérifiée, son aperçu calculé ; si elle donne une obligation à plus de `rule_max_without_confirmation` personnes (200 par défaut), il faut `confirm: true`. Réponse : la règle, l'aperçu et ce que l'application a fait.",
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RuleInput" } } } },
+                    "responses": with_errors(json!({ "201": { "description": "Règle créée et appliquée" } }), &[("422", "Règle invalide (aucune cible, délai négatif, date inexistante, module ou service inconnu) ou confirmation manquante")])
+                }
+            },
+            "/obligation-rules/dry-run": { "post": {
+                "summary": "Aperçu d'une règle (RH) : qui recevrait une obligation, qui n'en aurait plus ; rien n'est écrit",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RuleInput" } } } },
+                "responses": with_errors(json!({ "200": { "description": "Nombres et premières personnes de chaque liste" } }), &[("422", "Règle invalide")])
+            }},
+            "/obligation-rules/{id}": { "post": {
+                "summary": "Modifier une règle (RH), par exemple la désactiver : les cycles en cours qu'aucune règle ne vise plus sont retirés",
+                "parameters": [param("id", "Identifiant de la règle", Some("uuid"))],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RuleInput" } } } },
+                "responses": with_errors(json!({ "200": { "description": "Règle modifiée et appliquée" } }), &[("422", "Règle invalide ou confirmation manquante")])
             }}
         },
         "components": {
@@ -176,6 +223,25 @@ fn described() -> Value {
                 "NotFound": { "description": "Introuvable (y compris la tentative d'un autre utilisateur)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
             },
             "schemas": {
+                "ObligationState": { "type": "string", "enum": ["overdue", "assigned", "in_progress", "expiring", "expired", "completed", "exempt", "left", "withdrawn"] },
+                "Obligation": { "type": "object", "properties": {
+                    "id": { "type": "string", "format": "uuid" }, "person_id": { "type": "string", "format": "uuid" }, "person": { "type": "string" }, "email": { "type": "string" },
+                    "org_unit": { "type": "string", "nullable": true }, "partner": { "type": "string", "nullable": true },
+                    "module": { "type": "string" }, "module_title": { "type": "string" }, "cycle": { "type": "integer" },
+                    "state": { "$ref": "#/components/schemas/ObligationState" }, "state_label": { "type": "string" }, "overdue": { "type": "boolean" }, "open": { "type": "boolean" },
+                    "due_on": { "type": "string", "format": "date" }, "completed_at": { "type": "string", "format": "date-time", "nullable": true },
+                    "valid_until": { "type": "string", "format": "date", "nullable": true }, "exemption_reason": { "type": "string", "nullable": true }
+                }},
+                "ObligationList": { "type": "object", "properties": { "obligations": { "type": "array", "items": { "$ref": "#/components/schemas/Obligation" } }, "total": { "type": "integer" } } },
+                "RuleInput": { "type": "object", "required": ["name", "module", "due_days"], "properties": {
+                    "name": { "type": "string", "maxLength": 200 }, "module": { "type": "string" },
+                    "audience": { "type": "string", "enum": ["", "accueil", "rh", "social", "partenaire", "encadrement", "tous"] },
+                    "org_unit": { "type": "string" }, "partner": { "type": "string", "description": "Identifiant d'une structure partenaire" },
+                    "arrived_after": { "type": "string", "description": "AAAA-MM-JJ" }, "title_word": { "type": "string", "maxLength": 100 },
+                    "due_days": { "type": "string", "description": "Nombre entier de jours, de 0 à 3650" },
+                    "due_from": { "type": "string", "enum": ["assignment", "arrival"], "default": "assignment" },
+                    "active": { "type": "boolean", "default": true }, "confirm": { "type": "boolean", "default": false }
+                }},
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object", "required": ["status", "message"], "properties": { "status": { "type": "integer" }, "message": { "type": "string" } } } } },
                 "Status": { "type": "string", "enum": ["not_started", "in_progress", "completed", "expired", "blocked"] },
                 "ModuleState": { "type": "object", "properties": {

@@ -22,6 +22,10 @@ pub enum Kind {
     CertificateRevoked,
     MailResent,
     CertificateExport,
+    RuleSaved,
+    Exemption,
+    ReminderSettings,
+    CampaignSaved,
 }
 
 impl Kind {
@@ -38,6 +42,10 @@ impl Kind {
             Kind::CertificateRevoked => "certificate_revoked",
             Kind::MailResent => "mail_resent",
             Kind::CertificateExport => "certificate_export",
+            Kind::RuleSaved => "rule_saved",
+            Kind::Exemption => "exemption",
+            Kind::ReminderSettings => "reminder_settings",
+            Kind::CampaignSaved => "campaign_saved",
         }
     }
 
@@ -54,6 +62,10 @@ impl Kind {
             "certificate_revoked" => "Attestation révoquée",
             "mail_resent" => "Courriel renvoyé",
             "certificate_export" => "Export d'attestations",
+            "rule_saved" => "Règle d'obligation enregistrée",
+            "exemption" => "Dispense de formation",
+            "reminder_settings" => "Règles de rappel modifiées",
+            "campaign_saved" => "Campagne enregistrée",
             _ => "Autre",
         }
     }

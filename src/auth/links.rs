@@ -29,8 +29,7 @@ pub async fn send(
     public_url: &str,
     client: Option<std::net::IpAddr>,
 ) -> Result<()> {
-    let bytes: [u8; 32] = rand::random();
-    let token = hex::encode(bytes);
+    let token = super::random_token();
     let now = db::now();
     let expires = now + Duration::minutes(VALIDITY_MINUTES);
     let url = format!(
@@ -52,6 +51,8 @@ pub async fn send(
         attachments: Vec::new(),
         sensitive: true,
         dedupe_key: None,
+        obligation_ids: Vec::new(),
+        list_unsubscribe: None,
     };
     let event = Event::by(None, audit::Kind::LoginLinkSent, &user.email).client(client);
     on_db!(db, pool => {

@@ -32,6 +32,12 @@ use tokens::ApiToken;
 static SECURE_COOKIES: AtomicBool = AtomicBool::new(true);
 
 /// Applies the `cookie_secure` setting.
+/// A fresh secret for a link or a token: 32 random bytes, hex.
+pub fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex::encode(bytes)
+}
+
 pub fn set_secure_cookies(secure: bool) {
     SECURE_COOKIES.store(secure, Ordering::Relaxed);
 }

@@ -18,6 +18,7 @@ use crate::audit::{self, Event, Kind};
 use crate::config::{Config, DEV_LOGIN};
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::ids::Id;
 use crate::people::store::{self, OidcUpsert};
 use crate::people::DEMO_PEOPLE;
 use crate::views::Page;
@@ -514,11 +515,9 @@ async fn revoke_token(
     db: &State<Db>,
     admin: super::Admin,
     ip: Option<IpAddr>,
-    id: &str,
+    id: Id,
 ) -> Result<Redirect> {
-    let id =
-        uuid::Uuid::parse_str(id).map_err(|_| Error::NotFound("Ce jeton n'existe pas.".into()))?;
-    if !super::tokens::revoke(db, id, &admin.0, ip).await? {
+    if !super::tokens::revoke(db, id.0, &admin.0, ip).await? {
         return Err(Error::NotFound(
             "Ce jeton n'existe pas ou est déjà révoqué.".into(),
         ));

@@ -59,8 +59,7 @@ pub fn hash(token: &str) -> String {
 }
 
 fn generate() -> String {
-    let bytes: [u8; 32] = rand::random();
-    format!("{PREFIX}{}", hex::encode(bytes))
+    format!("{PREFIX}{}", super::random_token())
 }
 
 /// Creates a token and returns its plaintext (shown once). Audited in the same transaction.

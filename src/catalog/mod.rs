@@ -73,8 +73,9 @@ impl fmt::Display for Audience {
     }
 }
 
-/// The modules of a course folder, in catalogue order (by slug).
-#[derive(Debug, Default)]
+/// The modules of a course folder, in catalogue order (by slug). Cheap to clone (the
+/// modules are shared).
+#[derive(Debug, Default, Clone)]
 pub struct Catalog {
     modules: Vec<Arc<Module>>,
     by_slug: HashMap<String, usize>,

@@ -1,12 +1,22 @@
-//! Use cases of certificates shared by pages and API: the typed views they both serialise.
+//! Use cases of certificates shared by pages and API: verification, downloads, revocation,
+//! exports, and the typed views they serialise. Handlers call these only.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use rocket::fs::NamedFile;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{pdf, store, Certifier, Verdict};
+use super::export::{self, Exports, JobState};
+use super::{normalize_number, pdf, store, Certifier, Verdict};
+use crate::audit::{self, Event, Kind};
+use crate::config::Config;
 use crate::db::{self, Db};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::jobs::Instance;
+use crate::people::{self, User};
 
 /// A certificate as its holder and HR see it in a list.
 #[derive(Debug, Clone, Serialize)]
@@ -51,4 +61,281 @@ pub async fn entries(db: &Db, certifier: &Certifier, user: Uuid) -> Result<Vec<C
             }
         })
         .collect())
+}
+
+/// The answer for a number that names no certificate, or one the viewer may not see.
+pub fn unknown() -> Error {
+    Error::NotFound("Aucune attestation ne porte ce numéro. Vérifiez-le sur le document (les lettres I, L et O se lisent 1, 1 et 0).".into())
+}
+
+/// What anyone may learn from a number: status, module, dates, holder's name (not the
+/// score: verification does not need it).
+#[derive(Debug, Clone, Serialize)]
+pub struct PublicCertificate {
+    pub number: String,
+    pub status: Verdict,
+    pub status_label: &'static str,
+    pub valid: bool,
+    pub holder: Option<String>,
+    pub module_title: Option<String>,
+    pub module_version: Option<String>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub valid_until: Option<NaiveDate>,
+    pub valid_until_label: Option<String>,
+    pub issuer: Option<String>,
+    pub superseded_on: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The stored certificate behind a number as typed or scanned.
+async fn row_of(db: &Db, number: &str) -> Result<store::CertificateRow> {
+    let number = normalize_number(number).ok_or_else(unknown)?;
+    store::by_number(db, &number).await?.ok_or_else(unknown)
+}
+
+/// Public verification of a number, checked against its signature now.
+pub async fn verify(db: &Db, certifier: &Certifier, number: &str) -> Result<PublicCertificate> {
+    let row = row_of(db, number).await?;
+    let (verdict, payload) = certifier.check(&row, db::now());
+    let p = payload.filter(|_| verdict != Verdict::Invalid);
+    Ok(PublicCertificate {
+        status: verdict,
+        status_label: verdict.label(),
+        valid: verdict == Verdict::Valid,
+        holder: p.as_ref().map(|p| p.holder.clone()),
+        module_title: p.as_ref().map(|p| p.module_title.clone()),
+        module_version: p.as_ref().map(|p| p.module_version.clone()),
+        completed_at: p.as_ref().map(|p| p.completed_at),
+        valid_until: p.as_ref().map(|p| p.valid_until),
+        valid_until_label: p.as_ref().map(|p| pdf::french_date(p.valid_until)),
+        issuer: p
+            .as_ref()
+            .map(|p| format!("{} — {}", p.issuer_city, p.issuer_service)),
+        superseded_on: row.successor_issued_at,
+        revoked_at: row.revoked_at,
+        number: row.number,
+    })
+}
+
+/// Whether `viewer` may download or act on the certificates of `holder`.
+async fn may_see_holder(db: &Db, viewer: &User, holder: Uuid) -> Result<bool> {
+    if viewer.id == holder {
+        return Ok(true);
+    }
+    Ok(match people::store::person(db, holder).await? {
+        Some(p) => viewer.can_see(&p.person_ref()),
+        None => false,
+    })
+}
+
+/// A rendered PDF and its file name.
+pub struct Rendered {
+    pub bytes: Vec<u8>,
+    pub name: String,
+}
+
+/// The PDF of a certificate the viewer holds or may see; otherwise unknown.
+pub async fn pdf_of(
+    db: &Db,
+    certifier: &Certifier,
+    viewer: &User,
+    number: &str,
+) -> Result<Rendered> {
+    let row = row_of(db, number).await?;
+    if !may_see_holder(db, viewer, row.user_id).await? {
+        return Err(unknown());
+    }
+    let number = row.number.clone();
+    let payload = row
+        .payload()
+        .ok_or_else(|| Error::Internal(format!("certificate {number}: unreadable payload")))?;
+    let url = certifier.verify_url(&number);
+    let bytes = tokio::task::spawn_blocking(move || pdf::render(&payload, &url))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(Error::Internal)?;
+    Ok(Rendered {
+        bytes,
+        name: format!("attestation-{number}.pdf"),
+    })
+}
+
+/// Revokes a certificate with its reason (audited); returns its holder.
+pub async fn revoke(
+    db: &Db,
+    by: &User,
+    number: &str,
+    reason: &str,
+    ip: Option<IpAddr>,
+) -> Result<Uuid> {
+    let row = row_of(db, number).await?;
+    let reason = reason.trim();
+    let length = reason.chars().count();
+    if !(5..=500).contains(&length) {
+        return Err(Error::Unprocessable("Indiquez le motif de la révocation (5 à 500 caractères) : il est conservé et montré à la personne.".into()));
+    }
+    let event = Event::by(Some(by), Kind::CertificateRevoked, &row.number)
+        .details(reason)
+        .client(ip);
+    if !store::revoke(db, &row.number, by.id, reason, &event).await? {
+        return Err(Error::Conflict(
+            "Cette attestation est déjà révoquée.".into(),
+        ));
+    }
+    Ok(row.user_id)
+}
+
+/// What the export form offers: the org units and a default period (this year so far).
+#[derive(Debug, Serialize)]
+pub struct ExportChoices {
+    pub units: Vec<people::store::OrgUnitRow>,
+    pub from: String,
+    pub to: String,
+    pub error: Option<String>,
+}
+
+pub async fn export_choices(db: &Db) -> Result<ExportChoices> {
+    let today = super::paris_today(db::now());
+    Ok(ExportChoices {
+        units: people::store::org_units(db).await?,
+        from: format!("{}-01-01", today.format("%Y")),
+        to: today.to_string(),
+        error: None,
+    })
+}
+
+/// Midnight in Paris at the start of `d`.
+fn day_start(d: NaiveDate) -> DateTime<Utc> {
+    let midnight = d.and_hms_opt(0, 0, 0).unwrap_or_default();
+    chrono_tz::Europe::Paris
+        .from_local_datetime(&midnight)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc.from_utc_datetime(&midnight))
+}
+
+/// An export as asked in the form: an org unit (empty for all) and a period of days.
+pub struct ExportRequest<'a> {
+    pub unit: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    /// Recorded in the audit line.
+    pub client: Option<IpAddr>,
+}
+
+/// Checks the request, audits it and starts building the ZIP; returns the job's id.
+pub async fn start_export(
+    db: &Db,
+    certifier: &Certifier,
+    exports: Arc<Exports>,
+    config: &Config,
+    instance: &Instance,
+    hr: &User,
+    request: ExportRequest<'_>,
+) -> Result<Uuid> {
+    let parse = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+    let (Some(from), Some(to)) = (parse(request.from), parse(request.to)) else {
+        return Err(Error::Unprocessable(
+            "Indiquez les dates au format AAAA-MM-JJ.".into(),
+        ));
+    };
+    if to < from {
+        return Err(Error::Unprocessable(
+            "La date de fin précède la date de début.".into(),
+        ));
+    }
+    let unit = (!request.unit.is_empty()).then_some(request.unit);
+    if let Some(u) = unit {
+        if !people::store::org_units(db)
+            .await?
+            .iter()
+            .any(|o| o.path == u)
+        {
+            return Err(Error::Unprocessable(format!("Service inconnu : « {u} ».")));
+        }
+    }
+    let rows = store::for_export(
+        db,
+        unit,
+        day_start(from),
+        day_start(to.succ_opt().unwrap_or(to)),
+    )
+    .await?;
+    let label = format!(
+        "{} — du {} au {}",
+        unit.unwrap_or("tous les services"),
+        pdf::french_date(from),
+        pdf::french_date(to)
+    );
+    audit::store::record(
+        db,
+        Event::by(Some(hr), Kind::CertificateExport, &label)
+            .details(format!("{} attestation(s)", rows.len()))
+            .client(request.client),
+    )
+    .await?;
+    export::start(
+        db,
+        exports,
+        certifier.clone(),
+        export::NewExport {
+            owner: hr.id,
+            label,
+            rows,
+            folder: config.export_folder.clone(),
+            instance: instance.0.clone(),
+        },
+    )
+    .await
+}
+
+/// An export job as its page and its polling script see it.
+#[derive(Debug, Serialize)]
+pub struct ExportView {
+    pub id: Uuid,
+    pub label: String,
+    pub total: i64,
+    pub done: i64,
+    pub state: JobState,
+    pub error: Option<String>,
+    pub percent: i64,
+}
+
+/// The job `id` if it is the viewer's (or the viewer is an admin), as it should be seen
+/// now; whichever instance built it.
+async fn job_of(db: &Db, viewer: &User, id: Uuid) -> Result<export::JobRow> {
+    let missing = || Error::NotFound("Cet export n'existe pas.".into());
+    let job = export::find(db, id).await?.ok_or_else(missing)?;
+    if job.owner_id != viewer.id && !viewer.role.is_admin() {
+        return Err(missing());
+    }
+    Ok(job.seen_at(db::now()))
+}
+
+pub async fn export_view(db: &Db, viewer: &User, id: Uuid) -> Result<ExportView> {
+    let job = job_of(db, viewer, id).await?;
+    Ok(ExportView {
+        percent: (job.done * 100).checked_div(job.total).unwrap_or(100),
+        id: job.id,
+        label: job.label,
+        total: job.total,
+        done: job.done,
+        state: job.state,
+        error: job.error,
+    })
+}
+
+/// The finished ZIP of a job, opened for download.
+pub async fn export_file(db: &Db, config: &Config, viewer: &User, id: Uuid) -> Result<NamedFile> {
+    let job = job_of(db, viewer, id).await?;
+    if job.state != JobState::Done {
+        return Err(Error::Conflict("L'export n'est pas terminé.".into()));
+    }
+    let path = export::file_of(&config.export_folder, job.id);
+    NamedFile::open(&path).await.map_err(|_| {
+        Error::NotFound(format!(
+            "Le fichier de cet export a été supprimé (les exports sont conservés {} heures). Relancez l'export.",
+            config.export_retention_hours
+        ))
+    })
 }

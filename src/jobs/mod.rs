@@ -16,6 +16,29 @@ use chrono::{
 use chrono_tz::Europe::Paris;
 use serde::Serialize;
 
+/// This process's name in the runs and exports it claims (host, process id and a random
+/// suffix), computed once at start and managed as state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance(pub String);
+
+impl Instance {
+    pub fn new() -> Instance {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "instance".into());
+        let suffix: u16 = rand::random();
+        Instance(format!("{host}-{}-{suffix:04x}", std::process::id()))
+    }
+}
+
+impl Default for Instance {
+    fn default() -> Instance {
+        Instance::new()
+    }
+}
+
 /// When a job runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Schedule {
@@ -126,15 +149,26 @@ pub enum Job {
     OutboxDelivery,
     /// Deletes spent sign-in links, old ended sessions, old sent mail bodies and old runs.
     Cleanup,
+    /// Applies the assignment rules: first cycles, renewals, withdrawals, departures.
+    ObligationsSweep,
+    /// Queues the day's reminder digests and campaign mails (working hours).
+    RemindersSweep,
 }
 
 impl Job {
-    pub const ALL: [Job; 2] = [Job::OutboxDelivery, Job::Cleanup];
+    pub const ALL: [Job; 4] = [
+        Job::OutboxDelivery,
+        Job::Cleanup,
+        Job::ObligationsSweep,
+        Job::RemindersSweep,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {
             Job::OutboxDelivery => "outbox_delivery",
             Job::Cleanup => "cleanup",
+            Job::ObligationsSweep => "obligations_sweep",
+            Job::RemindersSweep => "reminders_sweep",
         }
     }
 
@@ -142,6 +176,10 @@ impl Job {
         match self {
             Job::OutboxDelivery => "Envoi des courriels en attente",
             Job::Cleanup => "Nettoyage (liens de connexion, sessions, historique des tâches)",
+            Job::ObligationsSweep => {
+                "Obligations de formation (assignations, renouvellements, départs)"
+            }
+            Job::RemindersSweep => "Rappels de formation et campagnes (jours ouvrés, 8 h – 18 h)",
         }
     }
 
@@ -154,6 +192,12 @@ impl Job {
             Job::Cleanup => Schedule::Daily {
                 hour: 2,
                 minute: 30,
+            },
+            Job::ObligationsSweep => Schedule::Daily { hour: 3, minute: 0 },
+            Job::RemindersSweep => Schedule::WorkingHours {
+                from: 8,
+                to: 18,
+                minute: 5,
             },
         }
     }

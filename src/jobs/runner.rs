@@ -20,6 +20,10 @@ pub struct Runner {
     /// Certificate exports, removed by the clean-up after `export_retention_hours`.
     pub export_folder: std::path::PathBuf,
     pub export_retention_hours: i64,
+    /// Module validity, for the obligations sweep.
+    pub catalog: crate::catalog::Catalog,
+    /// Mail templates, for the reminders sweep.
+    pub views: crate::views::Views,
 }
 
 /// A run this instance claimed and did.
@@ -30,16 +34,34 @@ pub struct Done {
     pub outcome: Result<String, String>,
 }
 
+/// What happened to one job at one instant.
+#[derive(Debug, Clone)]
+pub enum Attempt {
+    /// No slot of its schedule at or before that instant.
+    NotDue,
+    /// Another instance (or an earlier run here) claimed the slot.
+    AlreadyClaimed(Slot),
+    /// Claimed and run here.
+    Ran(Done),
+}
+
 impl Runner {
-    /// A name for this process: host, process id and a random suffix.
-    pub fn instance_name() -> String {
-        let host = std::fs::read_to_string("/etc/hostname")
-            .ok()
-            .map(|h| h.trim().to_string())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "instance".into());
-        let suffix: u16 = rand::random();
-        format!("{host}-{}-{suffix:04x}", std::process::id())
+    /// The runner of a built service, from its managed state (the `serve` ticks and the
+    /// `jobs` command use the same).
+    pub fn from_rocket<P: rocket::Phase>(rocket: &rocket::Rocket<P>) -> Option<Runner> {
+        let config = rocket.state::<crate::config::Config>()?;
+        Some(Runner {
+            db: rocket.state::<Db>()?.clone(),
+            mailer: rocket
+                .state::<Arc<crate::notifications::worker::Mailer>>()?
+                .clone(),
+            outbox_seconds: config.outbox_poll_seconds.max(1) as i64,
+            instance: rocket.state::<super::Instance>()?.0.clone(),
+            export_folder: config.export_folder.clone(),
+            export_retention_hours: config.export_retention_hours,
+            catalog: rocket.state::<crate::catalog::Catalog>()?.clone(),
+            views: rocket.state::<crate::views::Views>()?.clone(),
+        })
     }
 
     /// Claims and runs every job whose due slot at `now` has not run yet, here or on
@@ -47,27 +69,34 @@ impl Runner {
     pub async fn run_due(&self, now: DateTime<Utc>) -> Vec<Done> {
         let mut done = Vec::new();
         for job in Job::ALL {
-            let Some(slot) = job.schedule(self.outbox_seconds).due(now) else {
-                continue;
-            };
-            match store::claim(&self.db, job, &slot, &self.instance, crate::db::now()).await {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(e) => {
-                    tracing::error!(job = job.code(), slot = %slot.key, error = %e, "job claim failed");
-                    continue;
-                }
+            if let Attempt::Ran(d) = self.run_one(job, now).await {
+                done.push(d);
             }
-            let outcome = self.execute(job, now).await;
-            if let Err(e) = &outcome {
-                tracing::error!(job = job.code(), slot = %slot.key, error = %e, "job failed");
-            }
-            if let Err(e) = store::finish(&self.db, job, &slot, crate::db::now(), &outcome).await {
-                tracing::error!(job = job.code(), slot = %slot.key, error = %e, "job outcome not recorded");
-            }
-            done.push(Done { job, slot, outcome });
         }
         done
+    }
+
+    /// Claims the slot of `job` due at `now` and runs it, unless it was claimed already.
+    pub async fn run_one(&self, job: Job, now: DateTime<Utc>) -> Attempt {
+        let Some(slot) = job.schedule(self.outbox_seconds).due(now) else {
+            return Attempt::NotDue;
+        };
+        match store::claim(&self.db, job, &slot, &self.instance, crate::db::now()).await {
+            Ok(true) => {}
+            Ok(false) => return Attempt::AlreadyClaimed(slot),
+            Err(e) => {
+                tracing::error!(job = job.code(), slot = %slot.key, error = %e, "job claim failed");
+                return Attempt::AlreadyClaimed(slot);
+            }
+        }
+        let outcome = self.execute(job, now).await;
+        if let Err(e) = &outcome {
+            tracing::error!(job = job.code(), slot = %slot.key, error = %e, "job failed");
+        }
+        if let Err(e) = store::finish(&self.db, job, &slot, crate::db::now(), &outcome).await {
+            tracing::error!(job = job.code(), slot = %slot.key, error = %e, "job outcome not recorded");
+        }
+        Attempt::Ran(Done { job, slot, outcome })
     }
 
     async fn execute(&self, job: Job, now: DateTime<Utc>) -> Result<String, String> {
@@ -76,11 +105,28 @@ impl Runner {
                 .await
                 .map(|r| {
                     format!(
-                        "{} envoyé(s), {} à réessayer, {} en échec",
-                        r.sent, r.retried, r.failed
+                        "{} envoyé(s), {} à réessayer, {} en échec, {} abandonné(s)",
+                        r.sent, r.retried, r.failed, r.dropped
                     )
                 })
                 .map_err(|e| e.to_string()),
+            Job::RemindersSweep => {
+                let ctx = crate::reminders::flow::Context {
+                    catalog: &self.catalog,
+                    views: &self.views,
+                    public_url: &self.mailer.public_url,
+                };
+                crate::reminders::flow::sweep(&self.db, &ctx, now)
+                    .await
+                    .map(|r| r.summary())
+                    .map_err(|e| e.to_string())
+            }
+            Job::ObligationsSweep => {
+                crate::obligations::flow::reevaluate(&self.db, &self.catalog, now)
+                    .await
+                    .map(|r| r.summary())
+                    .map_err(|e| e.to_string())
+            }
             Job::Cleanup => {
                 let c = store::clean_up(&self.db, now)
                     .await

@@ -9,11 +9,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::flow;
-use super::routes::parse_attempt_id;
 use crate::auth::CurrentUser;
 use crate::catalog::Catalog;
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::ids::Id;
 
 pub fn routes() -> Vec<Route> {
     routes![
@@ -90,9 +90,9 @@ async fn get_attempt(
     db: &State<Db>,
     catalog: &State<Catalog>,
     user: CurrentUser,
-    id: &str,
+    id: Id,
 ) -> Result<Value> {
-    let attempt = flow::attempt_of(db, &user.0, parse_attempt_id(id)?).await?;
+    let attempt = flow::attempt_of(db, &user.0, id.0).await?;
     let title = flow::title_of(catalog, &attempt.module_slug);
     match flow::result_view(&attempt, &title)? {
         Some(result) => Ok(json!({ "status": "submitted", "result": result })),
@@ -148,10 +148,10 @@ async fn submit_attempt(
     catalog: &State<Catalog>,
     certifier: &State<crate::certificates::Certifier>,
     user: CurrentUser,
-    id: &str,
+    id: Id,
     body: std::result::Result<Json<Submission>, rocket::serde::json::Error<'_>>,
 ) -> Result<Value> {
-    let id = parse_attempt_id(id)?;
+    let id = id.0;
     let body = body.map_err(|e| match e {
         rocket::serde::json::Error::Io(e) => Error::BadRequest(format!("corps illisible : {e}")),
         rocket::serde::json::Error::Parse(_, e) => Error::Unprocessable(format!(

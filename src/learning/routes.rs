@@ -4,13 +4,13 @@ use rocket::data::Capped;
 use rocket::response::Redirect;
 use rocket::{get, post, routes, Route, State};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::flow;
 use crate::auth::CurrentUser;
 use crate::catalog::Catalog;
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::ids::Id;
 use crate::views::Page;
 
 pub fn routes() -> Vec<Route> {
@@ -25,11 +25,6 @@ pub fn routes() -> Vec<Route> {
         result_page,
         progress_page
     ]
-}
-
-/// A path segment that must be an attempt id; anything else is simply not found.
-pub fn parse_attempt_id(raw: &str) -> Result<Uuid> {
-    Uuid::parse_str(raw).map_err(|_| Error::NotFound("Cette tentative n'existe pas.".into()))
 }
 
 #[get("/")]
@@ -61,11 +56,17 @@ async fn catalogue(db: &State<Db>, catalog: &State<Catalog>, user: CurrentUser) 
             })
         })
         .collect();
+    // « Mes obligations » on the home page: what is to do, late or expiring soon.
+    let obligations: Vec<_> = crate::obligations::flow::mine(db, catalog, &user.0)
+        .await?
+        .into_iter()
+        .filter(|o| o.open || o.state == crate::obligations::State::Expiring)
+        .collect();
     Ok(Page::new(
         "learning/catalogue",
         "Catalogue des modules",
         Some(&user.0),
-        json!({ "modules": cards }),
+        json!({ "modules": cards, "obligations": obligations }),
     ))
 }
 
@@ -136,9 +137,9 @@ async fn quiz_page(
     db: &State<Db>,
     catalog: &State<Catalog>,
     user: CurrentUser,
-    id: &str,
+    id: Id,
 ) -> Result<std::result::Result<Page, Redirect>> {
-    let attempt = flow::attempt_of(db, &user.0, parse_attempt_id(id)?).await?;
+    let attempt = flow::attempt_of(db, &user.0, id.0).await?;
     if attempt.submitted_at.is_some() {
         return Ok(Err(Redirect::to(format!(
             "/tentatives/{}/resultat",
@@ -163,10 +164,10 @@ async fn submit_quiz(
     catalog: &State<Catalog>,
     certifier: &State<crate::certificates::Certifier>,
     user: CurrentUser,
-    id: &str,
+    id: Id,
     body: std::result::Result<Capped<String>, std::io::Error>,
 ) -> Result<Redirect> {
-    let id = parse_attempt_id(id)?;
+    let id = id.0;
     let body =
         body.map_err(|e| Error::BadRequest(format!("Formulaire de quiz illisible : {e}")))?;
     if !body.is_complete() {
@@ -185,9 +186,9 @@ async fn result_page(
     db: &State<Db>,
     catalog: &State<Catalog>,
     user: CurrentUser,
-    id: &str,
+    id: Id,
 ) -> Result<std::result::Result<Page, Redirect>> {
-    let attempt = flow::attempt_of(db, &user.0, parse_attempt_id(id)?).await?;
+    let attempt = flow::attempt_of(db, &user.0, id.0).await?;
     let title = flow::title_of(catalog, &attempt.module_slug);
     let Some(result) = flow::result_view(&attempt, &title)? else {
         return Ok(Err(Redirect::to(format!("/tentatives/{}", attempt.id))));

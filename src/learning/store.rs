@@ -301,6 +301,10 @@ pub async fn record_submission(
                 .execute(&mut *conn).await?;
             if let Some(draft) = certificate {
                 crate::certificates::store::insert_certificate!(conn, draft, attempt.user_id, completion, now);
+                // The obligation this completion meets is met in the same transaction.
+                crate::obligations::store::complete_open_cycle!(
+                    conn, attempt.user_id, &attempt.module_slug, completion, now, draft.payload.valid_until
+                )?;
             }
         }
         tx.commit().await?;

@@ -279,6 +279,8 @@ mod tests {
             }])
             .unwrap(),
             tries: 1,
+            obligation_ids: None,
+            list_unsubscribe: Some("https://reperes.test/desabonnement/abc".into()),
         };
         let message = build_message(
             &claimed,
@@ -312,6 +314,12 @@ mod tests {
             ("invitation.ics", ics.as_bytes())
         );
         assert!(attachment(dir.path(), &list[0].key, 1).is_none());
+        let raw = std::fs::read_to_string(dir.path().join(format!("{}.eml", list[0].key))).unwrap();
+        assert!(
+            raw.contains("List-Unsubscribe: <https://reperes.test/desabonnement/abc>"),
+            "{raw}"
+        );
+        assert!(raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
     }
 
     #[test]

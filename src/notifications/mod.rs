@@ -63,6 +63,8 @@ pub enum Status {
     Sending,
     Sent,
     Failed,
+    /// A reminder whose obligations were all met before it left: not sent.
+    Dropped,
 }
 
 impl Status {
@@ -72,6 +74,7 @@ impl Status {
             Status::Sending => "sending",
             Status::Sent => "sent",
             Status::Failed => "failed",
+            Status::Dropped => "dropped",
         }
     }
 
@@ -81,6 +84,7 @@ impl Status {
             Status::Sending => "En cours d'envoi",
             Status::Sent => "Envoyé",
             Status::Failed => "Échec",
+            Status::Dropped => "Abandonné (plus rien à rappeler)",
         }
     }
 
@@ -90,6 +94,7 @@ impl Status {
             "sending" => Status::Sending,
             "sent" => Status::Sent,
             "failed" => Status::Failed,
+            "dropped" => Status::Dropped,
             _ => return None,
         })
     }
@@ -109,6 +114,10 @@ pub enum MailKind {
     LoginLink,
     /// A test message an admin sends to check the relay.
     Test,
+    /// A daily digest of training reminders (obligations due, late, expiring).
+    Reminder,
+    /// A campaign on one of the plan's key days (with List-Unsubscribe).
+    Campaign,
 }
 
 impl MailKind {
@@ -116,13 +125,34 @@ impl MailKind {
         match self {
             MailKind::LoginLink => "login_link",
             MailKind::Test => "test",
+            MailKind::Reminder => "reminder",
+            MailKind::Campaign => "campaign",
         }
+    }
+
+    /// Mail that waits for working hours (08:00–19:00 Paris, Monday to Friday), at queueing
+    /// and at every retry.
+    pub fn held_to_working_hours(self) -> bool {
+        matches!(self, MailKind::Reminder | MailKind::Campaign)
+    }
+
+    pub fn parse(code: &str) -> Option<MailKind> {
+        [
+            MailKind::LoginLink,
+            MailKind::Test,
+            MailKind::Reminder,
+            MailKind::Campaign,
+        ]
+        .into_iter()
+        .find(|k| k.code() == code)
     }
 
     pub fn label(code: &str) -> &'static str {
         match code {
             "login_link" => "Lien de connexion",
             "test" => "Essai d'envoi",
+            "reminder" => "Rappel de formation",
+            "campaign" => "Campagne de sensibilisation",
             _ => "Autre",
         }
     }
@@ -156,6 +186,37 @@ pub struct Outgoing {
     pub sensitive: bool,
     /// When present, a second message with the same key is not queued.
     pub dedupe_key: Option<String>,
+    /// A reminder's obligations: when all of them are met before it leaves, it is dropped.
+    pub obligation_ids: Vec<Uuid>,
+    /// The one-click unsubscribe address of a campaign mail (List-Unsubscribe).
+    pub list_unsubscribe: Option<String>,
+}
+
+/// The first instant at or after `t` inside the working window: Monday to Friday, 08:00 to
+/// 19:00 Paris time. Reminders and campaigns never leave outside it.
+pub fn working_window(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::{Datelike, NaiveTime, TimeZone, Timelike, Weekday};
+    let paris = chrono_tz::Europe::Paris;
+    let local = t.with_timezone(&paris);
+    let weekday = |d: chrono::NaiveDate| !matches!(d.weekday(), Weekday::Sat | Weekday::Sun);
+    let date = local.date_naive();
+    if weekday(date) && (8..19).contains(&local.hour()) {
+        return t;
+    }
+    let mut day = if local.hour() < 8 {
+        date
+    } else {
+        date + Duration::days(1)
+    };
+    while !weekday(day) {
+        day += Duration::days(1);
+    }
+    let open = NaiveTime::from_hms_opt(8, 0, 0).unwrap_or_default();
+    paris
+        .from_local_datetime(&day.and_time(open))
+        .earliest()
+        .map(|x| x.with_timezone(&Utc))
+        .unwrap_or(t)
 }
 
 /// The text that replaces a secret body once the mail has left.
@@ -208,6 +269,35 @@ mod tests {
             message_id(id, "http://127.0.0.1:8000")
         );
         assert!(message_id(id, "").ends_with("@reperes.invalid>"));
+    }
+
+    #[test]
+    fn mail_waits_for_working_hours_in_paris() {
+        let utc = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        // Wednesday 2 December 2026, 10:00 Paris: now.
+        assert_eq!(
+            working_window(utc("2026-12-02T09:00:00Z")),
+            utc("2026-12-02T09:00:00Z")
+        );
+        // 19:30 Paris → Thursday 08:00.
+        assert_eq!(
+            working_window(utc("2026-12-02T18:30:00Z")),
+            utc("2026-12-03T07:00:00Z")
+        );
+        // Friday 20:00 → Monday 08:00.
+        assert_eq!(
+            working_window(utc("2026-12-04T19:00:00Z")),
+            utc("2026-12-07T07:00:00Z")
+        );
+        // 06:00 on a Tuesday in summer (UTC+2) → 08:00 that day.
+        assert_eq!(
+            working_window(utc("2026-06-02T04:00:00Z")),
+            utc("2026-06-02T06:00:00Z")
+        );
     }
 
     #[test]

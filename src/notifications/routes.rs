@@ -7,7 +7,6 @@ use rocket::http::{ContentType, Header, Status};
 use rocket::response::{Redirect, Responder};
 use rocket::{get, post, routes, Route, State};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::worker::Mailer;
 use super::{mailbox, store, MailKind, Status as MailStatus};
@@ -15,6 +14,7 @@ use crate::audit::{self, Event, Kind};
 use crate::auth::{Admin, CurrentUser};
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::ids::Id;
 use crate::views::Page;
 
 /// Whether this build has the development mailbox (debug builds only, like the development
@@ -105,9 +105,9 @@ async fn outbox_page(
 }
 
 #[post("/admin/envois/<id>/renvoyer")]
-async fn resend(db: &State<Db>, admin: Admin, ip: Option<IpAddr>, id: &str) -> Result<Redirect> {
+async fn resend(db: &State<Db>, admin: Admin, ip: Option<IpAddr>, id: Id) -> Result<Redirect> {
+    let id = id.0;
     let missing = || Error::NotFound("Ce message n'existe pas.".into());
-    let id = Uuid::parse_str(id).map_err(|_| missing())?;
     let entry = store::find(db, id).await?.ok_or_else(missing)?;
     if !MailKind::resendable(&entry.kind) {
         return Err(Error::Conflict(format!(
@@ -143,6 +143,8 @@ async fn send_test(db: &State<Db>, admin: Admin) -> Result<Redirect> {
         attachments: Vec::new(),
         sensitive: false,
         dedupe_key: None,
+        obligation_ids: Vec::new(),
+        list_unsubscribe: None,
     };
     store::enqueue_one(db, &mail).await?;
     Ok(Redirect::to("/admin/envois?statut=queued"))

@@ -18,10 +18,19 @@ macro_rules! enqueue {
         let m: &$crate::notifications::Outgoing = $message;
         let now: chrono::DateTime<chrono::Utc> = $now;
         let attachments = serde_json::to_string(&m.attachments).unwrap_or_else(|_| "[]".into());
+        let first_try = if m.kind.held_to_working_hours() {
+            $crate::notifications::working_window(now)
+        } else {
+            now
+        };
+        let obligations = (!m.obligation_ids.is_empty()).then(|| {
+            m.obligation_ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(" ")
+        });
         sqlx::query(
             "INSERT INTO outbox (id, dedupe_key, kind, user_id, recipient, subject, body_text, body_html,
-                                 attachments, sensitive, status, tries, next_attempt_at, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', 0, $11, $11)
+                                 attachments, sensitive, status, tries, next_attempt_at, created_at,
+                                 obligation_ids, list_unsubscribe)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', 0, $11, $12, $13, $14)
              ON CONFLICT (dedupe_key) DO NOTHING",
         )
         .bind(uuid::Uuid::new_v4())
@@ -34,7 +43,10 @@ macro_rules! enqueue {
         .bind(&m.html)
         .bind(attachments)
         .bind(m.sensitive)
+        .bind(first_try)
         .bind(now)
+        .bind(obligations)
+        .bind(&m.list_unsubscribe)
         .execute(&mut *$conn)
         .await
         .map(|done| done.rows_affected() == 1)
@@ -65,6 +77,9 @@ pub struct Claimed {
     pub body_html: Option<String>,
     pub attachments: String,
     pub tries: i64,
+    /// Space-separated obligation ids of a reminder.
+    pub obligation_ids: Option<String>,
+    pub list_unsubscribe: Option<String>,
 }
 
 impl Claimed {
@@ -83,7 +98,7 @@ const CLAIM_SQLITE: &str =
                   WHERE (status = 'queued' AND next_attempt_at <= $2)
                      OR (status = 'sending' AND claimed_until < $2)
                   ORDER BY next_attempt_at, created_at LIMIT $3)
-     RETURNING id, kind, recipient, subject, body_text, body_html, attachments, tries";
+     RETURNING id, kind, recipient, subject, body_text, body_html, attachments, tries, obligation_ids, list_unsubscribe";
 
 // PostgreSQL: rows locked by another instance's claim are skipped, not waited for.
 const CLAIM_POSTGRES: &str =
@@ -93,7 +108,7 @@ const CLAIM_POSTGRES: &str =
                      OR (status = 'sending' AND claimed_until < $2)
                   ORDER BY next_attempt_at, created_at LIMIT $3
                   FOR UPDATE SKIP LOCKED)
-     RETURNING id, kind, recipient, subject, body_text, body_html, attachments, tries";
+     RETURNING id, kind, recipient, subject, body_text, body_html, attachments, tries, obligation_ids, list_unsubscribe";
 
 /// Claims up to `limit` due messages for `LEASE_MINUTES`: queued ones whose time has come,
 /// and ones whose previous claim ran out (a worker that died while sending). Each claim
@@ -163,6 +178,42 @@ pub async fn mark_failure(
             .bind(id).bind(&error).bind(BLANKED_BODY)
             .execute(tx.conn()).await?,
         };
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
+/// Whether any of a reminder's obligations is still to do (not completed, not closed).
+pub async fn any_still_open(db: &Db, ids: &[Uuid]) -> Result<bool> {
+    if ids.is_empty() {
+        return Ok(true);
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT COUNT(*) FROM obligations WHERE completed_at IS NULL AND closed_at IS NULL AND id IN ({})",
+        placeholders.join(", ")
+    );
+    let n: i64 = on_db!(db, pool => {
+        let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()));
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.fetch_one(pool).await?
+    });
+    Ok(n > 0)
+}
+
+/// Records a reminder dropped at delivery: everything it was about was met meanwhile.
+pub async fn mark_dropped(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<()> {
+    on_db!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        sqlx::query(
+            "UPDATE outbox SET status = 'dropped', sent_at = $2, claimed_until = NULL,
+                    last_error = 'Formations validées ou closes entre-temps : rappel abandonné.'
+             WHERE id = $1",
+        )
+        .bind(id).bind(now)
+        .execute(tx.conn()).await?;
         tx.commit().await?;
     });
     Ok(())

@@ -21,6 +21,8 @@ pub struct Round {
     pub sent: usize,
     pub retried: usize,
     pub failed: usize,
+    /// Reminders whose obligations were all met before they left.
+    pub dropped: usize,
 }
 
 /// Rows claimed at once.
@@ -37,6 +39,17 @@ pub async fn deliver_due(db: &Db, mailer: &Mailer, now: DateTime<Utc>) -> Result
             break;
         }
         for row in claimed {
+            if let Some(ids) = &row.obligation_ids {
+                let ids: Vec<uuid::Uuid> = ids
+                    .split_whitespace()
+                    .filter_map(|s| s.parse().ok())
+                    .collect();
+                if !store::any_still_open(db, &ids).await? {
+                    store::mark_dropped(db, row.id, crate::db::now()).await?;
+                    round.dropped += 1;
+                    continue;
+                }
+            }
             let stem = format!(
                 "{}-{}",
                 Utc::now().format("%Y%m%dT%H%M%S%6f"),
@@ -53,6 +66,9 @@ pub async fn deliver_due(db: &Db, mailer: &Mailer, now: DateTime<Utc>) -> Result
                 }
                 Err(error) => match after_failure(row.tries, crate::db::now()) {
                     AfterFailure::RetryAt(at) => {
+                        let held = super::MailKind::parse(&row.kind)
+                            .is_some_and(super::MailKind::held_to_working_hours);
+                        let at = if held { super::working_window(at) } else { at };
                         tracing::warn!(outbox = %row.id, tries = row.tries, retry_at = %at, error = %error, "mail not delivered, retry planned");
                         store::mark_failure(db, row.id, &error, Some(at)).await?;
                         round.retried += 1;

@@ -21,8 +21,7 @@ pub fn not_found() -> Error {
 }
 
 /// A person's record, if the viewer may see it; otherwise not found.
-pub async fn visible_person(db: &Db, viewer: &User, id: &str) -> Result<PersonRow> {
-    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
+pub async fn visible_person(db: &Db, viewer: &User, id: Uuid) -> Result<PersonRow> {
     let person = store::person(db, id).await?.ok_or_else(not_found)?;
     if !viewer.can_see(&person.person_ref()) {
         return Err(not_found());
@@ -31,12 +30,9 @@ pub async fn visible_person(db: &Db, viewer: &User, id: &str) -> Result<PersonRo
 }
 
 /// A person's record for an API caller: a token sees everyone, a person their scope.
-pub async fn person_for(db: &Db, caller: &ApiCaller, id: &str) -> Result<PersonRow> {
+pub async fn person_for(db: &Db, caller: &ApiCaller, id: Uuid) -> Result<PersonRow> {
     match caller {
-        ApiCaller::Token(_) => {
-            let id = Uuid::parse_str(id).map_err(|_| not_found())?;
-            store::person(db, id).await?.ok_or_else(not_found)
-        }
+        ApiCaller::Token(_) => store::person(db, id).await?.ok_or_else(not_found),
         ApiCaller::Person(u) => visible_person(db, u, id).await,
     }
 }
@@ -136,18 +132,20 @@ pub async fn partners(db: &Db, caller: &ApiCaller) -> Result<Vec<PartnerView>> {
 
 /// Changes a person's role (admins): never demotes the last active admin; ends the
 /// person's sessions (in the store's transaction) and forgets them here; audited.
+#[allow(clippy::too_many_arguments)] // the change, who makes it, and what it touches
 pub async fn set_role(
     db: &Db,
     cache: &UserCache,
+    catalog: &crate::catalog::Catalog,
     admin: &User,
-    id: &str,
+    id: Uuid,
     role: &str,
     client: Option<IpAddr>,
 ) -> Result<Uuid> {
     let person = visible_person(db, admin, id).await?;
     let role = Role::parse(role)
         .ok_or_else(|| Error::Unprocessable(format!("Rôle inconnu : « {role} ».")))?;
-    if role != Role::Admin && store::is_last_admin(db, person.id).await? {
+    if !role.is_admin() && store::is_last_admin(db, person.id).await? {
         return Err(Error::Conflict(
             "C'est le dernier compte administrateur actif : nommez d'abord un autre administrateur ou une autre administratrice.".into(),
         ));
@@ -162,6 +160,28 @@ pub async fn set_role(
                 .client(client),
         )
         .await?;
+        // Rules may target what comes with a role; applied now, not tomorrow night.
+        crate::obligations::flow::reevaluate(db, catalog, crate::db::now()).await?;
     }
     Ok(person.id)
+}
+
+/// A directory import from the page or the API: the import itself, then the assignment
+/// rules applied at once to the people it created, moved or deactivated. A failure of the
+/// second step leaves the import done; the nightly sweep applies the rules again.
+pub async fn import(
+    db: &Db,
+    catalog: &crate::catalog::Catalog,
+    text: &str,
+    dry_run: bool,
+    safeguard: super::directory::Safeguard,
+    event: Event,
+) -> Result<std::result::Result<super::directory::ImportReport, Vec<super::import::LineError>>> {
+    let outcome = super::directory::run(db, text, dry_run, safeguard, event).await?;
+    if !dry_run && outcome.is_ok() {
+        if let Err(e) = crate::obligations::flow::reevaluate(db, catalog, crate::db::now()).await {
+            tracing::error!(error = %e, "obligations not re-evaluated after the import");
+        }
+    }
+    Ok(outcome)
 }

@@ -25,10 +25,65 @@ pub enum Role {
     Admin,
 }
 
+/// Read straight from a row (`#[sqlx(try_from = "String")]`): an unknown code is an error.
+impl TryFrom<String> for Role {
+    type Error = String;
+    fn try_from(s: String) -> Result<Role, String> {
+        Role::parse(&s).ok_or_else(|| format!("unknown role {s:?}"))
+    }
+}
+
+/// Where an account comes from: the HR directory, the city's sign-in (created on first
+/// sign-in), a partner organisation, or the demo seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Directory,
+    Oidc,
+    Partner,
+    Demo,
+}
+
+impl Source {
+    pub fn code(self) -> &'static str {
+        match self {
+            Source::Directory => "directory",
+            Source::Oidc => "oidc",
+            Source::Partner => "partner",
+            Source::Demo => "demo",
+        }
+    }
+}
+
+impl TryFrom<String> for Source {
+    type Error = String;
+    fn try_from(s: String) -> Result<Source, String> {
+        [
+            Source::Directory,
+            Source::Oidc,
+            Source::Partner,
+            Source::Demo,
+        ]
+        .into_iter()
+        .find(|x| x.code() == s)
+        .ok_or_else(|| format!("unknown account source {s:?}"))
+    }
+}
+
 impl Role {
     /// HR staff or an administrator: the whole directory, imports, certificate exports.
     pub fn is_hr(self) -> bool {
         matches!(self, Role::Hr | Role::Admin)
+    }
+
+    /// An administrator: roles, tokens, deliveries, jobs, every module.
+    pub fn is_admin(self) -> bool {
+        self == Role::Admin
+    }
+
+    /// May run shared trainings and see their attendance.
+    pub fn is_trainer(self) -> bool {
+        matches!(self, Role::Trainer | Role::Hr | Role::Admin)
     }
 
     pub const ALL: [Role; 6] = [
@@ -53,6 +108,11 @@ impl Role {
 
     pub fn parse(s: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.code() == s)
+    }
+
+    /// The exact set of codes, for an error message.
+    pub fn codes() -> String {
+        Role::ALL.map(Role::code).join(", ")
     }
 
     pub fn label(self) -> &'static str {
@@ -84,7 +144,7 @@ pub struct User {
 impl User {
     /// Admins see every module; everyone else, the modules of their audiences.
     pub fn sees_all_modules(&self) -> bool {
-        self.role == Role::Admin
+        self.role.is_admin()
     }
 
     /// Whose training records this person may see.

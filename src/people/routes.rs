@@ -18,6 +18,7 @@ use crate::auth::{Admin, ApiCaller, CurrentUser, HrOrAdmin, Supervisor, UserCach
 use crate::catalog::Catalog;
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::ids::Id;
 use crate::learning::flow;
 use crate::views::Page;
 
@@ -160,9 +161,9 @@ async fn person_page(
     catalog: &State<Catalog>,
     certifier: &State<crate::certificates::Certifier>,
     me: CurrentUser,
-    id: &str,
+    id: Id,
 ) -> Result<Page> {
-    let person = super::flow::visible_person(db, &me.0, id).await?;
+    let person = super::flow::visible_person(db, &me.0, id.0).await?;
     let user = super::flow::user_of(db, &person).await?;
     let progress = flow::progress(db, catalog, &user).await?;
     let roles: Vec<_> = Role::ALL
@@ -177,7 +178,7 @@ async fn person_page(
             "person": person,
             "role_label": user.role.label(),
             "progress": progress,
-            "can_set_role": me.0.role == Role::Admin,
+            "can_set_role": me.0.role.is_admin(),
             "can_revoke": me.0.role.is_hr(),
             "certificates": crate::certificates::flow::entries(db, certifier, user.id).await?,
             "roles": roles,
@@ -191,16 +192,18 @@ struct RoleForm<'r> {
 }
 
 #[post("/personnes/<id>/role", data = "<form>")]
+#[allow(clippy::too_many_arguments)] // one argument per piece of managed state
 async fn set_role(
     db: &State<Db>,
+    catalog: &State<Catalog>,
     cache: &State<UserCache>,
     admin: Admin,
     ip: Option<IpAddr>,
-    id: &str,
+    id: Id,
     form: std::result::Result<Form<RoleForm<'_>>, rocket::form::Errors<'_>>,
 ) -> Result<Redirect> {
     let form = form.map_err(|_| Error::BadRequest("Choisissez un rôle.".into()))?;
-    let person = super::flow::set_role(db, cache, &admin.0, id, form.role, ip).await?;
+    let person = super::flow::set_role(db, cache, catalog, &admin.0, id.0, form.role, ip).await?;
     Ok(Redirect::to(format!("/personnes/{person}")))
 }
 
@@ -247,6 +250,7 @@ async fn read_upload(file: &TempFile<'_>) -> Result<String> {
 #[post("/rh/import", data = "<form>")]
 async fn import_upload(
     db: &State<Db>,
+    catalog: &State<Catalog>,
     config: &State<crate::config::Config>,
     hr: HrOrAdmin,
     ip: Option<IpAddr>,
@@ -266,7 +270,7 @@ async fn import_upload(
         max_percent: config.import_max_deactivation_percent,
     };
     let (status, report, errors) =
-        match directory::run(db, &text, form.dry_run, safeguard, event).await? {
+        match super::flow::import(db, catalog, &text, form.dry_run, safeguard, event).await? {
             Ok(r) => (Status::Ok, Some(r), vec![]),
             Err(e) => (
                 Status::UnprocessableEntity,
@@ -316,9 +320,9 @@ async fn api_person(
     db: &State<Db>,
     catalog: &State<Catalog>,
     caller: ApiCaller,
-    id: &str,
+    id: Id,
 ) -> Result<Value> {
-    let person = super::flow::person_for(db, &caller, id).await?;
+    let person = super::flow::person_for(db, &caller, id.0).await?;
     let user = super::flow::user_of(db, &person).await?;
     let progress = flow::progress(db, catalog, &user).await?;
     Ok(json!({ "person": person, "progress": progress }))
@@ -336,8 +340,10 @@ async fn api_partners(db: &State<Db>, caller: ApiCaller) -> Result<Value> {
 
 /// The directory import for machine clients: the CSV file as the body.
 #[post("/directory/import?<dry_run>&<confirm_deactivations>", data = "<data>")]
+#[allow(clippy::too_many_arguments)] // one argument per piece of managed state and option
 async fn api_import(
     db: &State<Db>,
+    catalog: &State<Catalog>,
     config: &State<crate::config::Config>,
     caller: ApiCaller,
     ip: Option<IpAddr>,
@@ -371,7 +377,16 @@ async fn api_import(
     }
     .client(ip);
     Ok(
-        match directory::run(db, &body, dry_run.unwrap_or(false), safeguard, event).await? {
+        match super::flow::import(
+            db,
+            catalog,
+            &body,
+            dry_run.unwrap_or(false),
+            safeguard,
+            event,
+        )
+        .await?
+        {
             Ok(report) => (Status::Ok, json!({ "report": report })),
             Err(lines) => (
                 Status::UnprocessableEntity,

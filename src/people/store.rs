@@ -7,9 +7,9 @@ use serde::Serialize;
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::{Role, User, Visibility, DEMO_ORG_UNITS, DEMO_PARTNERS, DEMO_PEOPLE};
+use super::{Role, Source, User, Visibility, DEMO_ORG_UNITS, DEMO_PARTNERS, DEMO_PEOPLE};
 use crate::catalog::Audience;
-use crate::db::{self, Db, WritePool};
+use crate::db::{self, Arg, Db, WritePool};
 use crate::error::{Error, Result};
 use crate::on_db;
 
@@ -18,29 +18,26 @@ struct UserRow {
     id: Uuid,
     email: String,
     display_name: String,
-    role: String,
+    #[sqlx(try_from = "String")]
+    role: Role,
     audiences: String,
     org_unit_id: Option<Uuid>,
     org_path: Option<String>,
     partner_id: Option<Uuid>,
 }
 
-impl TryFrom<UserRow> for User {
-    type Error = Error;
-    fn try_from(r: UserRow) -> Result<User> {
-        let role = Role::parse(&r.role).ok_or_else(|| {
-            Error::Internal(format!("unknown role {:?} for user {}", r.role, r.id))
-        })?;
-        Ok(User {
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> User {
+        User {
             id: r.id,
             email: r.email,
             display_name: r.display_name,
-            role,
+            role: r.role,
             audiences: parse_audiences(&r.audiences),
             org_unit_id: r.org_unit_id,
             org_path: r.org_path,
             partner_id: r.partner_id,
-        })
+        }
     }
 }
 
@@ -65,7 +62,7 @@ pub async fn find(db: &Db, id: Uuid) -> Result<Option<User>> {
     let sql = format!("{USER_SELECT} WHERE u.id = $1 AND u.active");
     let row: Option<UserRow> = on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(id).fetch_optional(pool).await)?;
-    row.map(User::try_from).transpose()
+    Ok(row.map(User::from))
 }
 
 /// An active user by e-mail (case-insensitive).
@@ -74,7 +71,7 @@ pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>> {
     let sql = format!("{USER_SELECT} WHERE u.email = $1 AND u.active");
     let row: Option<UserRow> = on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(email).fetch_optional(pool).await)?;
-    row.map(User::try_from).transpose()
+    Ok(row.map(User::from))
 }
 
 /// An active user by OIDC subject.
@@ -82,7 +79,7 @@ pub async fn find_by_subject(db: &Db, subject: &str) -> Result<Option<User>> {
     let sql = format!("{USER_SELECT} WHERE u.oidc_subject = $1 AND u.active");
     let row: Option<UserRow> = on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(subject).fetch_optional(pool).await)?;
-    row.map(User::try_from).transpose()
+    Ok(row.map(User::from))
 }
 
 /// Adds a user; used by the tests.
@@ -114,12 +111,10 @@ pub async fn is_demo_account(db: &Db, id: Uuid) -> Result<bool> {
     let row: Option<(String, String)> = on_db!(db, pool => sqlx::query_as(
         "SELECT source, email FROM users WHERE id = $1"
     ).bind(id).fetch_optional(pool).await)?;
-    Ok(match row {
-        Some((source, _)) if source == "demo" => true,
+    Ok(match row.map(|(s, e)| (Source::try_from(s), e)) {
+        Some((Ok(Source::Demo), _)) => true,
         // The seed marks its partner staff `partner`: only those, by their demo address.
-        Some((source, email)) if source == "partner" => {
-            super::DEMO_PEOPLE.iter().any(|p| p.email == email)
-        }
+        Some((Ok(Source::Partner), email)) => super::DEMO_PEOPLE.iter().any(|p| p.email == email),
         _ => false,
     })
 }
@@ -192,7 +187,7 @@ pub async fn seed_demo(db: &Db) -> Result<bool> {
                  VALUES ($1, $2, $3, $4, $5, TRUE, $6, $7, $8, $9) ON CONFLICT (email) DO NOTHING"
             ).bind(Uuid::new_v4()).bind(p.email).bind(p.name).bind(p.role.code())
                 .bind(audiences_text(p.audiences)).bind(now).bind(org).bind(partner)
-                .bind(if p.partner.is_some() { "partner" } else { "demo" })
+                .bind(if p.partner.is_some() { Source::Partner } else { Source::Demo }.code())
                 .execute(&mut *conn).await?;
         }
         tx.commit().await?;
@@ -206,7 +201,8 @@ pub struct PersonRow {
     pub id: Uuid,
     pub email: String,
     pub display_name: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub employee_number: Option<String>,
     pub job_title: Option<String>,
     pub org_path: Option<String>,
@@ -237,13 +233,6 @@ const PERSON_SELECT: &str = "SELECT u.id, u.email, u.display_name, u.role, u.emp
 /// ignores case, so `Ville/CCAS` would have matched `Ville/Ccas/…`), with nothing to escape.
 pub(crate) fn in_subtree(column: &str, param: &str) -> String {
     format!("({column} = {param} OR substr({column}, 1, length({param}) + 1) = {param} || '/')")
-}
-
-/// A value bound to a numbered placeholder of a dynamic query.
-enum Arg {
-    Text(String),
-    Id(Uuid),
-    Int(i64),
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
@@ -330,24 +319,11 @@ pub async fn search_people(
     let page_sql = format!("{PERSON_SELECT} {filter} ORDER BY {order} LIMIT {lim} OFFSET {off}");
     let count_args = args.len() - 2;
     // Binds the arguments in order; the count query takes all but LIMIT and OFFSET.
-    macro_rules! bind_all {
-        ($query:expr, $args:expr) => {{
-            let mut q = $query;
-            for a in $args {
-                q = match a {
-                    Arg::Text(t) => q.bind(t.clone()),
-                    Arg::Id(i) => q.bind(*i),
-                    Arg::Int(n) => q.bind(*n),
-                };
-            }
-            q
-        }};
-    }
     let (rows, total) = on_db!(db, pool => {
         let page = sqlx::query_as::<_, PersonRow>(sqlx::AssertSqlSafe(page_sql.as_str()));
-        let rows = bind_all!(page, &args).fetch_all(pool).await?;
+        let rows = crate::bind_args!(page, &args).fetch_all(pool).await?;
         let count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql.as_str()));
-        let total = bind_all!(count, &args[..count_args]).fetch_one(pool).await?;
+        let total = crate::bind_args!(count, &args[..count_args]).fetch_one(pool).await?;
         (rows, total)
     });
     Ok((rows, total))
@@ -403,6 +379,14 @@ pub struct PartnerRow {
     pub theme: String,
 }
 
+/// Name and e-mail of every person, by id (for lists that name many people at once).
+pub async fn names(db: &Db) -> Result<HashMap<Uuid, (String, String)>> {
+    let rows: Vec<(Uuid, String, String)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT id, display_name, email FROM users"
+    ).fetch_all(pool).await)?;
+    Ok(rows.into_iter().map(|(id, n, e)| (id, (n, e))).collect())
+}
+
 pub async fn partners(db: &Db) -> Result<Vec<PartnerRow>> {
     Ok(on_db!(db, pool => sqlx::query_as(
         "SELECT id, name, theme FROM partners ORDER BY name"
@@ -450,7 +434,7 @@ pub async fn upsert_oidc(
                     "SELECT id, active, role, source, partner_id FROM users WHERE email = $1 AND oidc_subject IS NULL"
                 ).bind(email).fetch_optional(&mut *conn).await?;
                 match candidate {
-                    Some((id, active, role, source, None)) if email_verified && source == "directory" => {
+                    Some((id, active, role, source, None)) if email_verified && source == Source::Directory.code() => {
                         row = Some((id, active, role, source));
                     }
                     Some(_) => return Ok(OidcUpsert::NotLinkable),
@@ -476,7 +460,7 @@ pub async fn upsert_oidc(
                         new_role = old_role.clone();
                     }
                 }
-                if source == "directory" {
+                if source == Source::Directory.code() {
                     // The directory's name and address stay: they are on signed certificates.
                     sqlx::query("UPDATE users SET oidc_subject = $1, role = $2 WHERE id = $3")
                         .bind(subject).bind(&new_role).bind(id)
@@ -522,7 +506,7 @@ pub async fn is_last_admin(db: &Db, id: Uuid) -> Result<bool> {
             .fetch_one(pool).await?;
         (role, admins)
     });
-    Ok(role.as_deref() == Some("admin") && admins <= 1)
+    Ok(role.as_deref() == Some(Role::Admin.code()) && admins <= 1)
 }
 
 #[derive(FromRow)]
@@ -538,9 +522,11 @@ struct ExistingRow {
     sex: Option<String>,
     category: Option<String>,
     active: bool,
-    source: String,
+    #[sqlx(try_from = "String")]
+    source: Source,
     partner_id: Option<Uuid>,
-    role: String,
+    #[sqlx(try_from = "String")]
+    role: Role,
 }
 
 /// Everyone the directory import compares against.
@@ -564,8 +550,8 @@ pub async fn directory_people(db: &Db) -> Result<Vec<super::import::Existing>> {
             sex: r.sex,
             category: r.category,
             active: r.active,
-            from_directory: r.source == "directory",
-            protected: r.partner_id.is_some() || r.role == "admin",
+            from_directory: r.source == Source::Directory,
+            protected: r.partner_id.is_some() || r.role.is_admin(),
         })
         .collect())
 }

@@ -88,6 +88,84 @@ pub fn smtp_server(dir: &Path) -> Process {
     )
 }
 
+/// The capturing SMTP server with extra options (`--tls-key`, `--user`, …).
+pub fn smtp_server_with(dir: &Path, extra: &[&str]) -> Process {
+    let mut args = vec!["--port", "0", "--dir", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    node_script("smtp-capture.mjs", &args)
+}
+
+/// A certificate authority and a server certificate for 127.0.0.1 signed by it, made with
+/// the openssl command: (CA certificate, server key, server certificate) paths in `dir`.
+pub fn tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl is needed (installed by ./scripts/test)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Reperes test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (
+        dir.join("ca.crt"),
+        dir.join("server.key"),
+        dir.join("server.crt"),
+    )
+}
+
 /// Mail files in `dir`, oldest first.
 pub fn mails(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)

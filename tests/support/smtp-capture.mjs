@@ -4,11 +4,17 @@
 //
 // Usage:
 //   node smtp-capture.mjs --port PORT --dir DIR
+//        [--tls-key KEY.pem --tls-cert CERT.pem [--implicit-tls]]
+//        [--user NAME --password SECRET]
 //
-// Listens on 127.0.0.1:PORT: plain SMTP, no TLS (STARTTLS is not offered),
-// authentication optional (AUTH PLAIN/LOGIN is offered over plain text and
-// any credentials are accepted, so a client configured with or without
-// credentials both work). Every message is written as received (raw RFC 5322
+// Listens on 127.0.0.1:PORT. By default: plain SMTP, no TLS (STARTTLS is not
+// offered), authentication optional (AUTH PLAIN/LOGIN is offered over plain
+// text and any credentials are accepted, so a client configured with or
+// without credentials both work). With --tls-key/--tls-cert, STARTTLS is
+// offered and required before MAIL FROM (or, with --implicit-tls, the whole
+// connection is TLS from the start). With --user/--password, authentication is
+// required and only those credentials are accepted (over TLS only when TLS is
+// on). Every message is written as received (raw RFC 5322
 // bytes, exactly what the client sent after DATA) to
 //   DIR/<sequence>-<timestamp>.eml
 // with <sequence> zero-padded to 6 digits (arrival order; it continues after
@@ -31,7 +37,7 @@ function usage(message) {
   process.exit(2);
 }
 
-const args = { port: undefined, dir: undefined };
+const args = { port: undefined, dir: undefined, key: undefined, cert: undefined, implicit: false, user: undefined, password: undefined };
 {
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i += 1) {
@@ -47,6 +53,11 @@ const args = { port: undefined, dir: undefined };
     switch (flag) {
       case '--port': args.port = value(); break;
       case '--dir': args.dir = value(); break;
+      case '--tls-key': args.key = value(); break;
+      case '--tls-cert': args.cert = value(); break;
+      case '--implicit-tls': args.implicit = true; break;
+      case '--user': args.user = value(); break;
+      case '--password': args.password = value(); break;
       case '-h': case '--help': usage(); break;
       default: usage(`unknown argument ${arg}`);
     }
@@ -74,18 +85,39 @@ async function store(raw) {
   return final;
 }
 
+const tls = Boolean(args.key && args.cert);
+if (Boolean(args.key) !== Boolean(args.cert)) usage('--tls-key and --tls-cert go together');
+if (Boolean(args.user) !== Boolean(args.password)) usage('--user and --password go together');
+const strictAuth = Boolean(args.user);
+
 const server = new SMTPServer({
-  secure: false,
+  secure: tls && args.implicit,
+  ...(tls ? { key: fs.readFileSync(args.key), cert: fs.readFileSync(args.cert) } : {}),
   name: 'smtp-capture.test',
   banner: 'smtp-capture for Reperes tests',
-  authOptional: true,
-  allowInsecureAuth: true,
-  disabledCommands: ['STARTTLS'],
-  hideSTARTTLS: true,
+  authOptional: !strictAuth,
+  allowInsecureAuth: !tls,
+  disabledCommands: tls ? [] : ['STARTTLS'],
+  hideSTARTTLS: !tls,
   logger: false,
   disableReverseLookup: true,
   onAuth(auth, session, callback) {
+    if (strictAuth && (auth.username !== args.user || auth.password !== args.password)) {
+      const err = new Error('Invalid username or password');
+      err.responseCode = 535;
+      callback(err);
+      return;
+    }
     callback(null, { user: auth.username || 'anonymous' });
+  },
+  onMailFrom(address, session, callback) {
+    if (tls && !session.secure) {
+      const err = new Error('Must issue a STARTTLS command first');
+      err.responseCode = 530;
+      callback(err);
+      return;
+    }
+    callback();
   },
   onData(stream, session, callback) {
     const chunks = [];

@@ -68,6 +68,9 @@ enum JobsCommand {
         /// The instant (RFC 3339); default: now.
         #[arg(long)]
         at: Option<String>,
+        /// Stop after this many messages (default: all).
+        #[arg(long)]
+        max: Option<usize>,
     },
 }
 
@@ -143,8 +146,8 @@ fn main() -> ExitCode {
             command: JobsCommand::Run { job, at },
         } => run_job(&job, at.as_deref()),
         Command::Jobs {
-            command: JobsCommand::Deliver { at },
-        } => deliver(at.as_deref()),
+            command: JobsCommand::Deliver { at, max },
+        } => deliver(at.as_deref(), max.unwrap_or(usize::MAX)),
         Command::People {
             command:
                 PeopleCommand::Import {
@@ -315,7 +318,7 @@ fn run_job(code: &str, at: Option<&str>) -> ExitCode {
     })
 }
 
-fn deliver(at: Option<&str>) -> ExitCode {
+fn deliver(at: Option<&str>, max: usize) -> ExitCode {
     let at = match instant(at) {
         Ok(t) => t,
         Err(e) => {
@@ -326,7 +329,18 @@ fn deliver(at: Option<&str>) -> ExitCode {
     with_runner(move |runner| async move {
         let mut total = reperes::notifications::worker::Round::default();
         loop {
-            match reperes::notifications::worker::deliver_due(&runner.db, &runner.mailer, at).await
+            let done = total.sent + total.retried + total.failed + total.dropped;
+            let left = max.saturating_sub(done).min(1000);
+            if left == 0 {
+                break;
+            }
+            match reperes::notifications::worker::deliver_at_most(
+                &runner.db,
+                &runner.mailer,
+                at,
+                left,
+            )
+            .await
             {
                 Ok(r) => {
                     total.sent += r.sent;

@@ -111,21 +111,11 @@ async fn oidc_linking_rules(backend: Backend) {
     let Some(app) = oidc_app(backend, &provider.ready).await else {
         return;
     };
-    let event = reperes::audit::Event::by(None, reperes::audit::Kind::Import, "test");
     let csv = format!(
         "{HEADER}\nD1;dora@ville.test;Dupont;Dora;Ville/Accueil;accueil;;2020-01-01;;\n\
          D2;ines.dir@ville.test;Annuaire;Ines;Ville/Accueil;accueil;;2020-01-01;;\n"
     );
-    reperes::people::directory::run(
-        app.database(),
-        &csv,
-        false,
-        reperes::people::directory::Safeguard::default(),
-        event,
-    )
-    .await
-    .unwrap()
-    .expect("valid file");
+    import_directory(&app, &csv).await;
     let subject_of = |email: &'static str| {
         let db = app.database().clone();
         async move {
@@ -668,22 +658,12 @@ async fn a_client_cannot_choose_its_own_address(app: TestApp) {
 /// A manager of `…/CCAS` sees the people of `…/CCAS` and below, not those of `…/Ccas/…`
 /// (SQLite's LIKE ignored case), in the list as in the certificate export's scope.
 async fn a_manager_s_subtree_is_case_sensitive(app: TestApp) {
-    let event = reperes::audit::Event::by(None, reperes::audit::Kind::Import, "test");
     let csv = format!(
         "{HEADER}\nC1;ines@ville.test;Ines;Ana;Ville de Nancy/CCAS;social;;2020-01-01;;\n\
          C2;noe@ville.test;Noe;Lou;Ville de Nancy/CCAS/Antenne Nord;social;;2020-01-01;;\n\
          C3;yann@ville.test;Yann;Eva;Ville de Nancy/Ccas/Antenne Sud;social;;2020-01-01;;\n"
     );
-    reperes::people::directory::run(
-        app.database(),
-        &csv,
-        false,
-        reperes::people::directory::Safeguard::default(),
-        event,
-    )
-    .await
-    .unwrap()
-    .expect("valid file");
+    import_directory(&app, &csv).await;
     reperes::on_db!(app.database(), pool => sqlx::query(
         "UPDATE users SET org_unit_id = (SELECT id FROM org_units WHERE path = 'Ville de Nancy/CCAS') WHERE email = $1"
     ).bind("jean-pierre.muller@demo.reperes.test").execute(pool).await.map(|_| ())).unwrap();
@@ -705,21 +685,11 @@ async fn a_manager_s_subtree_is_case_sensitive(app: TestApp) {
 /// of the directory, not a demo account the directory has taken over. A build that has it
 /// refuses to start without demo data or away from this machine.
 async fn the_development_sign_in_opens_demo_accounts_only(app: TestApp) {
-    let event = reperes::audit::Event::by(None, reperes::audit::Kind::Import, "test");
     let csv = format!(
         "{HEADER}\nD1;dora@ville.test;Dupont;Dora;Ville/Accueil;accueil;;2020-01-01;;\n\
          D2;camille.martin@demo.reperes.test;Martin;Camille;Ville/Accueil;accueil;;2020-01-01;;\n"
     );
-    reperes::people::directory::run(
-        app.database(),
-        &csv,
-        false,
-        reperes::people::directory::Safeguard::default(),
-        event,
-    )
-    .await
-    .unwrap()
-    .expect("valid file");
+    import_directory(&app, &csv).await;
     for email in ["dora%40ville.test", "camille.martin%40demo.reperes.test"] {
         let (status, _, body) = app.post_form("/auth/dev", &format!("email={email}")).await;
         assert_eq!(status, Status::UnprocessableEntity, "{email}");

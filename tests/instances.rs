@@ -72,17 +72,7 @@ async fn many_people_with_an_obligation(app: &TestApp) {
             "E{i:05};agent{i}@ville.test;Agent;Numéro {i};Ville/Accueil;accueil;Agent d'accueil;2020-01-01;;\n"
         ));
     }
-    let event = reperes::audit::Event::by(None, reperes::audit::Kind::Import, "test");
-    reperes::people::directory::run(
-        app.database(),
-        &csv,
-        false,
-        reperes::people::directory::Safeguard::default(),
-        event,
-    )
-    .await
-    .unwrap()
-    .expect("valid file");
+    import_directory(app, &csv).await;
     let rule = reperes::obligations::Rule {
         id: uuid::Uuid::new_v4(),
         name: "Accueil".into(),

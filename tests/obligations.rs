@@ -17,7 +17,8 @@ on_both!(
     exemptions_need_a_reason_are_audited_and_happen_once,
     bad_rules_are_refused_in_french_and_write_nothing,
     managers_see_their_subtree_and_export_it,
-    the_list_states_agree_with_the_rule_of_mod_rs
+    the_list_states_agree_with_the_rule_of_mod_rs,
+    a_rule_for_many_people_needs_a_confirmation
 );
 
 const COURSES: &str = "tests/fixtures/courses";
@@ -475,4 +476,55 @@ async fn the_list_states_agree_with_the_rule_of_mod_rs(app: TestApp) {
             );
         }
     }
+}
+
+async fn a_rule_for_many_people_needs_a_confirmation(app: TestApp) {
+    let app = TestApp::with_figment(app.backend, |f| {
+        f.merge(("rule_max_without_confirmation", 1))
+    })
+    .await
+    .expect("same backend");
+    let expected = people_under(&app, CITIZENSHIP).await;
+    app.login(KARIM).await;
+    let body = json!({ "name": "Citoyenneté", "module": "base", "org_unit": CITIZENSHIP, "due_days": "30" });
+    // The dry run says so…
+    let (status, res) = app
+        .post_json("/api/v1/obligation-rules/dry-run", &body.to_string())
+        .await;
+    assert_eq!(status, Status::Ok);
+    assert_eq!(res["dry_run"]["gained"], expected);
+    assert_eq!(res["dry_run"]["needs_confirmation"], true);
+    // …saving without the confirmation is refused and writes nothing…
+    let (status, res) = app
+        .post_json("/api/v1/obligation-rules", &body.to_string())
+        .await;
+    assert_eq!(status, Status::UnprocessableEntity, "{res}");
+    assert!(
+        res["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{expected} personnes")),
+        "{res}"
+    );
+    assert!(store::rules(app.database()).await.unwrap().is_empty());
+    // …and with it, the rule is saved and applied at once.
+    let mut confirmed = body.clone();
+    confirmed["confirm"] = json!(true);
+    let (status, res) = app
+        .post_json("/api/v1/obligation-rules", &confirmed.to_string())
+        .await;
+    assert_eq!(status, Status::Created, "{res}");
+    assert_eq!(res["sweep"]["opened"], expected);
+    // The page asks for the same confirmation, with a box to tick.
+    let (status, _, page) = app
+        .post_form(
+            "/rh/regles/nouvelle",
+            &format!(
+                "{}&step=apercu",
+                RULE_FIELDS.replace("module=base", "module=suite")
+            ),
+        )
+        .await;
+    assert_eq!(status, Status::Ok);
+    assert!(page.contains("name=\"confirm\""), "{page}");
 }

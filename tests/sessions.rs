@@ -128,26 +128,12 @@ async fn a_role_change_ends_the_person_s_sessions(app: TestApp) {
 const HEADER: &str =
     "matricule;courriel;nom;prenom;service;publics;fonction;date_entree;sexe;categorie";
 
-async fn import(app: &TestApp, csv: &str) {
-    let event = reperes::audit::Event::by(None, reperes::audit::Kind::Import, "test");
-    reperes::people::directory::run(
-        app.database(),
-        csv,
-        false,
-        reperes::people::directory::Safeguard::default(),
-        event,
-    )
-    .await
-    .unwrap()
-    .expect("a valid file");
-}
-
 async fn deactivation_ends_sessions_and_reactivation_does_not_revive_them(app: TestApp) {
     // The import may run on another instance: read the session at every request.
     let app = uncached(&app).await;
     let line = "D1;dora@ville.test;Dupont;Dora;Ville/Accueil;accueil;;2020-01-01;;";
     let other = "D2;eli@ville.test;Eli;Marc;Ville/Accueil;accueil;;2020-01-01;;";
-    import(&app, &format!("{HEADER}\n{line}\n{other}\n")).await;
+    import_directory(&app, &format!("{HEADER}\n{line}\n{other}\n")).await;
     let dora = store::find_by_email(app.database(), "dora@ville.test")
         .await
         .unwrap()
@@ -159,9 +145,9 @@ async fn deactivation_ends_sessions_and_reactivation_does_not_revive_them(app: T
     assert_eq!(replay(&app, &session).await, Status::Ok);
 
     // Dora leaves the directory: deactivated, her session ends with it.
-    import(&app, &format!("{HEADER}\n{other}\n")).await;
+    import_directory(&app, &format!("{HEADER}\n{other}\n")).await;
     assert_eq!(replay(&app, &session).await, Status::Unauthorized);
     // She comes back: her old cookie stays dead.
-    import(&app, &format!("{HEADER}\n{line}\n{other}\n")).await;
+    import_directory(&app, &format!("{HEADER}\n{line}\n{other}\n")).await;
     assert_eq!(replay(&app, &session).await, Status::Unauthorized);
 }

@@ -30,11 +30,24 @@ const BATCH: i64 = 50;
 /// Claims per round at most, so that one round ends even under a flood.
 const MAX_BATCHES: usize = 20;
 
-/// Delivers every message due at `now` (in batches), and returns what happened.
+/// Delivers every message due at `now` (in batches, one round at most), and returns what
+/// happened.
 pub async fn deliver_due(db: &Db, mailer: &Mailer, now: DateTime<Utc>) -> Result<Round> {
+    deliver_at_most(db, mailer, now, MAX_BATCHES * BATCH as usize).await
+}
+
+/// Delivers up to `max` messages due at `now`.
+pub async fn deliver_at_most(
+    db: &Db,
+    mailer: &Mailer,
+    now: DateTime<Utc>,
+    max: usize,
+) -> Result<Round> {
     let mut round = Round::default();
-    for _ in 0..MAX_BATCHES {
-        let claimed = store::claim_due(db, now, BATCH).await?;
+    let mut left = max;
+    while left > 0 {
+        let claimed = store::claim_due(db, now, BATCH.min(left as i64)).await?;
+        left = left.saturating_sub(claimed.len());
         if claimed.is_empty() {
             break;
         }

@@ -215,11 +215,11 @@ pub async fn apply(db: &Db, changes: &Changes, now: DateTime<Utc>) -> Result<(u6
         let left = sqlx::query(left_sql).bind(now).execute(&mut *conn).await?.rows_affected();
         let mut opened = 0;
         for chunk in changes.open.chunks(CHUNK) {
-            // The previous cycle stops being current.
+            // The previous cycle stops being current (first cycles have none).
             let mut retire = String::from("UPDATE obligations SET current = FALSE WHERE current AND (");
             let mut args: Vec<Arg> = Vec::new();
-            for (i, c) in chunk.iter().enumerate() {
-                if i > 0 {
+            for c in chunk.iter().filter(|c| c.cycle > 1) {
+                if !args.is_empty() {
                     retire.push_str(" OR ");
                 }
                 args.push(Arg::Id(c.user_id));
@@ -229,7 +229,9 @@ pub async fn apply(db: &Db, changes: &Changes, now: DateTime<Utc>) -> Result<(u6
                 retire.push_str(&format!("(user_id = ${} AND module_slug = ${} AND cycle < ${})", n - 2, n - 1, n));
             }
             retire.push(')');
-            bind_args!(sqlx::query(sqlx::AssertSqlSafe(retire)), &args).execute(&mut *conn).await?;
+            if !args.is_empty() {
+                bind_args!(sqlx::query(sqlx::AssertSqlSafe(retire)), &args).execute(&mut *conn).await?;
+            }
             let mut insert = String::from(
                 "INSERT INTO obligations (id, user_id, module_slug, cycle, rule_id, assigned_at, due_on,
                         completion_id, completed_at, valid_until, current) VALUES ");

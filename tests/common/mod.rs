@@ -361,3 +361,19 @@ pub fn answers_where(
     }
     out
 }
+
+/// Imports an HR directory file (all or nothing) as the import page would, without the
+/// deactivation safeguard's confirmation; panics on a bad file.
+pub async fn import_directory(app: &TestApp, csv: &str) {
+    let event = reperes::audit::Event::by(None, reperes::audit::Kind::Import, "test");
+    reperes::people::directory::run(
+        app.database(),
+        csv,
+        false,
+        reperes::people::directory::Safeguard::default(),
+        event,
+    )
+    .await
+    .unwrap()
+    .expect("valid file");
+}

@@ -17,6 +17,7 @@ pub mod notifications;
 pub mod obligations;
 pub mod people;
 pub mod reminders;
+pub mod requests;
 pub mod site;
 pub mod views;
 mod web;

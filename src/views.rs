@@ -226,9 +226,9 @@ impl<'r, 'o: 'r> Responder<'r, 'o> for Error {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'o> {
         if self.status() == Status::InternalServerError {
             tracing::error!(
-                request_id = %crate::web::request_id(req),
+                request_id = %crate::requests::request_id(req),
                 method = %req.method(),
-                route = %crate::web::route_of(req),
+                route = %crate::requests::route_of(req),
                 error = %self,
                 "internal error"
             );

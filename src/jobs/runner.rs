@@ -140,8 +140,8 @@ impl Runner {
                 .map_err(|e| e.to_string())?
                 .map_err(|e| format!("exports : {e}"))?;
                 Ok(format!(
-                    "{} lien(s) de connexion, {} session(s), {} exécution(s) de tâches, {files} export(s) supprimés",
-                    c.links, c.sessions, c.runs
+                    "{} lien(s) de connexion, {} session(s), {} exécution(s) de tâches, {} étape(s) de rappel, {files} export(s) supprimés",
+                    c.links, c.sessions, c.runs, c.reminder_stages
                 ))
             }
         }

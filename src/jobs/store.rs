@@ -87,6 +87,7 @@ pub struct Cleaned {
     pub links: u64,
     pub sessions: u64,
     pub runs: u64,
+    pub reminder_stages: u64,
 }
 
 /// How long records that only matter for a while are kept.
@@ -94,6 +95,10 @@ pub const KEEP_LINKS_DAYS: i64 = 1;
 pub const KEEP_SESSIONS_DAYS: i64 = 90;
 pub const KEEP_FREQUENT_RUNS_DAYS: i64 = 2;
 pub const KEEP_RUNS_DAYS: i64 = 400;
+/// Reminder stages are remembered two years: long enough that no stage comes round again
+/// (a validity ends, a cycle is renewed); a reminder for a duty still open after that is
+/// worth sending again.
+pub const KEEP_REMINDER_STAGES_DAYS: i64 = 730;
 
 /// Deletes sign-in links expired a day ago, sessions ended or expired 90 days ago, runs of
 /// the every-few-seconds outbox job after 2 days and other runs after 400 days. The audit
@@ -114,7 +119,9 @@ pub async fn clean_up(db: &Db, now: DateTime<Utc>) -> Result<Cleaned> {
             .bind(Job::OutboxDelivery.code()).bind(frequent_before).execute(tx.conn()).await?.rows_affected();
         let old = sqlx::query("DELETE FROM job_runs WHERE started_at < $1")
             .bind(runs_before).execute(tx.conn()).await?.rows_affected();
+        let reminder_stages = sqlx::query("DELETE FROM reminder_log WHERE created_at < $1")
+            .bind(now - Duration::days(KEEP_REMINDER_STAGES_DAYS)).execute(tx.conn()).await?.rows_affected();
         tx.commit().await?;
-        Cleaned { links, sessions, runs: frequent + old }
+        Cleaned { links, sessions, runs: frequent + old, reminder_stages }
     }))
 }

@@ -397,7 +397,8 @@ pub struct Filters {
 }
 
 impl Filters {
-    fn query(&self) -> Result<ListQuery> {
+    /// The list query, the state checked.
+    pub fn query(&self) -> Result<ListQuery> {
         let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
         let state = match opt(&self.state) {
             None => None,
@@ -448,6 +449,27 @@ pub async fn team(
     )
     .await?;
     Ok((rows.into_iter().map(|r| view(catalog, r)).collect(), total))
+}
+
+/// One page of an export, in id order after `after`.
+#[allow(clippy::too_many_arguments)] // the scope, the filters and the page
+pub async fn export_page(
+    db: &Db,
+    catalog: &Catalog,
+    viewer: Uuid,
+    visibility: &Visibility,
+    query: &ListQuery,
+    today: NaiveDate,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<ObligationView>> {
+    Ok(
+        store::after_id(db, viewer, visibility, query, today, after, limit)
+            .await?
+            .into_iter()
+            .map(|r| view(catalog, r))
+            .collect(),
+    )
 }
 
 /// One line of the HR overview: a module and how many current cycles are in each state.

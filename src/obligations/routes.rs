@@ -4,8 +4,9 @@
 use std::net::IpAddr;
 
 use rocket::form::{Form, FromForm};
-use rocket::http::{ContentType, Header};
-use rocket::response::{Redirect, Responder};
+use rocket::http::Header;
+use rocket::response::stream::TextStream;
+use rocket::response::Redirect;
 use rocket::{get, post, routes, Route, State};
 use serde_json::json;
 use uuid::Uuid;
@@ -39,8 +40,6 @@ pub fn routes() -> Vec<Route> {
 
 /// Rows per page of the lists.
 const PAGE_SIZE: i64 = 50;
-/// Rows in a CSV export at most (the whole city with ten obligations each, and then some).
-const CSV_MAX: i64 = 2_000_000;
 
 #[get("/obligations")]
 async fn mine(db: &State<Db>, catalog: &State<Catalog>, me: CurrentUser) -> Result<Page> {
@@ -136,22 +135,12 @@ async fn team(
     ))
 }
 
-/// A CSV download.
-pub struct CsvFile {
-    body: String,
-    name: String,
-}
-
-impl<'r> Responder<'r, 'static> for CsvFile {
-    fn respond_to(self, req: &'r rocket::Request<'_>) -> rocket::response::Result<'static> {
-        rocket::Response::build_from(self.body.respond_to(req)?)
-            .header(ContentType::new("text", "csv").with_params(("charset", "utf-8")))
-            .header(Header::new(
-                "Content-Disposition",
-                format!("attachment; filename=\"{}\"", self.name),
-            ))
-            .ok()
-    }
+/// A CSV download streamed as it is read: the header, then one chunk per page of rows.
+#[derive(rocket::Responder)]
+#[response(content_type = "text/csv")]
+pub struct CsvDownload<R> {
+    body: R,
+    disposition: Header<'static>,
 }
 
 /// A CSV cell: quoted, quotes doubled, and a leading formula character neutralised so a
@@ -165,46 +154,69 @@ fn cell(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
+fn csv_line(r: &flow::ObligationView) -> String {
+    let line = [
+        cell(&r.person),
+        cell(&r.email),
+        cell(r.org_unit.as_deref().unwrap_or("")),
+        cell(r.partner.as_deref().unwrap_or("")),
+        cell(&r.module),
+        r.cycle.to_string(),
+        cell(r.state_label),
+        r.due_on.to_string(),
+        r.completed_at
+            .map(|d| crate::certificates::paris_today(d).to_string())
+            .unwrap_or_default(),
+        r.valid_until.map(|d| d.to_string()).unwrap_or_default(),
+        cell(r.exemption_reason.as_deref().unwrap_or("")),
+    ];
+    format!("{}\r\n", line.join(";"))
+}
+
+/// Rows read per page of the CSV export.
+const CSV_PAGE: i64 = 5_000;
+
+#[allow(clippy::too_many_arguments)] // one argument per filter of the list
 #[get("/equipe/obligations.csv?<etat>&<module>&<service>&<historique>")]
-async fn team_csv(
-    db: &State<Db>,
-    catalog: &State<Catalog>,
+async fn team_csv<'r>(
+    db: &'r State<Db>,
+    catalog: &'r State<Catalog>,
     viewer: Supervisor,
     etat: Option<&str>,
     module: Option<&str>,
     service: Option<&str>,
     historique: Option<bool>,
-) -> Result<CsvFile> {
+) -> Result<CsvDownload<TextStream![String + 'r]>> {
     let visibility = flow::scope(&viewer.0)?;
-    let f = filters(etat, module, service, historique);
-    let (rows, _) = flow::team(db, catalog, viewer.0.id, &visibility, &f, CSV_MAX, 0).await?;
-    // A BOM so that spreadsheet programs read the accents right; semicolons, as they
-    // expect in French.
-    let mut body = String::from("\u{feff}personne;courriel;service;structure;module;cycle;etat;echeance;validee_le;valable_jusqu_au;motif_dispense\r\n");
-    for r in rows {
-        let line = [
-            cell(&r.person),
-            cell(&r.email),
-            cell(r.org_unit.as_deref().unwrap_or("")),
-            cell(r.partner.as_deref().unwrap_or("")),
-            cell(&r.module),
-            r.cycle.to_string(),
-            cell(r.state_label),
-            r.due_on.to_string(),
-            r.completed_at
-                .map(|d| crate::certificates::paris_today(d).to_string())
-                .unwrap_or_default(),
-            r.valid_until.map(|d| d.to_string()).unwrap_or_default(),
-            cell(r.exemption_reason.as_deref().unwrap_or("")),
-        ];
-        body.push_str(&line.join(";"));
-        body.push_str("\r\n");
-    }
-    Ok(CsvFile {
+    let query = filters(etat, module, service, historique).query()?;
+    let viewer = viewer.0.id;
+    let today = crate::certificates::paris_today(crate::db::now());
+    let body = TextStream! {
+        // A BOM so that spreadsheet programs read the accents right; semicolons, as they
+        // expect in French.
+        yield "\u{feff}personne;courriel;service;structure;module;cycle;etat;echeance;validee_le;valable_jusqu_au;motif_dispense\r\n".to_string();
+        let mut after = None;
+        loop {
+            match flow::export_page(db, catalog, viewer, &visibility, &query, today, after, CSV_PAGE).await {
+                Ok(rows) if rows.is_empty() => break,
+                Ok(rows) => {
+                    after = rows.last().map(|r| r.id);
+                    yield rows.iter().map(csv_line).collect::<String>();
+                }
+                Err(e) => {
+                    // The status has left already: say it in the file.
+                    tracing::error!(error = %e, "obligations export interrupted");
+                    yield "\r\n« Export interrompu par une erreur : recommencez. »\r\n".to_string();
+                    break;
+                }
+            }
+        }
+    };
+    Ok(CsvDownload {
         body,
-        name: format!(
-            "obligations-{}.csv",
-            crate::certificates::paris_today(crate::db::now())
+        disposition: Header::new(
+            "Content-Disposition",
+            format!("attachment; filename=\"obligations-{today}.csv\""),
         ),
     })
 }

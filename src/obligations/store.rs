@@ -423,6 +423,36 @@ fn list_from(
     (from, format!("WHERE {filter}"), args)
 }
 
+/// The cycles after `after` in id order, `limit` of them: the pages of an export that
+/// streams any number of rows (keyset paging, so the last page costs what the first does).
+pub async fn after_id(
+    db: &Db,
+    viewer: Uuid,
+    visibility: &Visibility,
+    q: &ListQuery,
+    today: NaiveDate,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<ObligationRow>> {
+    let (from, mut filter, mut args) = list_from(viewer, visibility, q, today);
+    if let Some(after) = after {
+        args.push(Arg::Id(after));
+        filter.push_str(&format!(" AND o.id > ${}", args.len()));
+    }
+    args.push(Arg::Int(limit));
+    let sql = format!(
+        "SELECT o.id, o.user_id, u.display_name, u.email, org.path AS org_path, p.name AS partner_name,
+                o.module_slug, o.cycle, o.assigned_at, o.due_on, o.completed_at, o.valid_until,
+                o.closure_reason, o.state
+         {from} {filter} ORDER BY o.id LIMIT ${}",
+        args.len()
+    );
+    Ok(on_db!(db, pool => {
+        let q = sqlx::query_as::<_, ObligationRow>(sqlx::AssertSqlSafe(sql.as_str()));
+        bind_args!(q, &args).fetch_all(pool).await?
+    }))
+}
+
 /// One page of cycles within a visibility, overdue first, then by due date and name; and
 /// how many match in all.
 pub async fn list(

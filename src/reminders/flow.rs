@@ -261,18 +261,25 @@ pub async fn sweep(db: &Db, ctx: &Context<'_>, now: DateTime<Utc>) -> Result<Swe
     let today = paris_today(now);
     let settings = store::settings(db).await?;
     let planned = plan(db, ctx.catalog, ctx.public_url, today).await?;
-    let mut digests = Vec::with_capacity(planned.len());
-    for p in &planned {
-        digests.push(Digest {
-            recipient: p.recipient,
-            mail: digest_mail(ctx, p, today, settings.escalate_hr)?,
-            stages: p
-                .lines()
-                .map(|l| (l.key.clone(), Some(l.obligation)))
-                .collect(),
-        });
+    let (mut queued, mut recorded) = (0, 0);
+    // Rendered and queued a thousand recipients at a time: the mails of the whole city are
+    // never all in memory at once.
+    for chunk in planned.chunks(1000) {
+        let mut digests = Vec::with_capacity(chunk.len());
+        for p in chunk {
+            digests.push(Digest {
+                recipient: p.recipient,
+                mail: digest_mail(ctx, p, today, settings.escalate_hr)?,
+                stages: p
+                    .lines()
+                    .map(|l| (l.key.clone(), Some(l.obligation)))
+                    .collect(),
+            });
+        }
+        let (q, r) = store::queue(db, &digests, now).await?;
+        queued += q;
+        recorded += r;
     }
-    let (queued, recorded) = store::queue(db, &digests, now).await?;
     let campaign_mails = campaigns_due(db, ctx, today, now).await?;
     Ok(SweepReport {
         digests: queued,

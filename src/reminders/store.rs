@@ -129,9 +129,17 @@ pub async fn cycles(db: &Db, today: NaiveDate) -> Result<Vec<Cycle>> {
         .collect())
 }
 
-/// Which of `keys` were queued already.
+/// Which of `keys` were queued already. A long list is checked against the whole log read
+/// once (one pass over an index, instead of thousands of lookups).
 pub async fn logged(db: &Db, keys: &[String]) -> Result<HashSet<String>> {
     let mut out = HashSet::new();
+    if keys.len() > 20_000 {
+        let all: Vec<String> = on_db!(db, pool => sqlx::query_scalar("SELECT key FROM reminder_log")
+            .fetch_all(pool).await)?;
+        let wanted: HashSet<&str> = keys.iter().map(String::as_str).collect();
+        out.extend(all.into_iter().filter(|k| wanted.contains(k.as_str())));
+        return Ok(out);
+    }
     for chunk in keys.chunks(500) {
         let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(

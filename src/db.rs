@@ -44,6 +44,12 @@ pub enum Arg {
     Date(chrono::NaiveDate),
 }
 
+/// Adds `arg` to `args` and returns its placeholder (`$n`).
+pub fn push_arg(args: &mut Vec<Arg>, arg: Arg) -> String {
+    args.push(arg);
+    format!("${}", args.len())
+}
+
 /// Binds `args` in order to a query built at run time: `bind_args!(query, &args)`.
 #[macro_export]
 macro_rules! bind_args {

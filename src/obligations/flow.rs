@@ -374,7 +374,7 @@ fn view(catalog: &Catalog, r: ObligationRow) -> ObligationView {
 /// The viewer's own current obligations: what is due, by when, what expires soon.
 pub async fn mine(db: &Db, catalog: &Catalog, me: &User) -> Result<Vec<ObligationView>> {
     let today = paris_today(db::now());
-    let (rows, _) = store::list(
+    let rows = store::page(
         db,
         me.id,
         &Visibility::OnlySelf,
@@ -588,8 +588,8 @@ pub async fn one(
         history: true,
         ..ListQuery::default()
     };
-    let (mut history, _) =
-        store::list(db, row.user_id, &Visibility::All, &query, today, 1000, 0).await?;
+    let mut history =
+        store::page(db, row.user_id, &Visibility::All, &query, today, 1000, 0).await?;
     history.sort_by_key(|r| std::cmp::Reverse(r.cycle));
     Ok((
         view(catalog, row),

@@ -12,7 +12,7 @@ use crate::audit::Event;
 use crate::catalog::Audience;
 use crate::db::{Arg, Db, WritePool};
 use crate::error::Result;
-use crate::people::store::{in_subtree, parse_audiences};
+use crate::people::store::{in_subtree, parse_audiences, visibility_condition};
 use crate::people::Visibility;
 use crate::{bind_args, on_db};
 
@@ -315,6 +315,11 @@ fn state_sql(today: &str, expiring: &str) -> String {
     )
 }
 
+/// The columns of an [`ObligationRow`], over the FROM of `list_from`.
+const ROW_COLUMNS: &str = "o.id, o.user_id, u.display_name, u.email, org.path AS org_path, \
+    p.name AS partner_name, o.module_slug, o.cycle, o.assigned_at, o.due_on, o.completed_at, \
+    o.valid_until, o.closure_reason, o.state";
+
 /// A cycle as lists show it.
 #[derive(Debug, Clone, FromRow, Serialize)]
 pub struct ObligationRow {
@@ -371,25 +376,10 @@ fn list_from(
     } else {
         vec!["u.active OR o.closure = 'left'".to_string()]
     };
-    let next = |args: &mut Vec<Arg>, a: Arg| {
-        args.push(a);
-        format!("${}", args.len())
-    };
-    match visibility {
-        Visibility::All => {}
-        Visibility::OrgSubtree(root) => {
-            let p = next(&mut args, Arg::Text(root.clone()));
-            conditions.push(in_subtree("org.path", &p));
-        }
-        Visibility::Partner(id) => {
-            let p = next(&mut args, Arg::Id(*id));
-            conditions.push(format!("u.partner_id = {p}"));
-        }
-        Visibility::OnlySelf => {
-            let p = next(&mut args, Arg::Id(viewer));
-            conditions.push(format!("u.id = {p}"));
-        }
-    }
+    let next = crate::db::push_arg;
+    conditions.extend(visibility_condition(
+        visibility, viewer, "org.path", &mut args,
+    ));
     if !q.history {
         conditions.push("o.current".into());
     }
@@ -441,10 +431,7 @@ pub async fn after_id(
     }
     args.push(Arg::Int(limit));
     let sql = format!(
-        "SELECT o.id, o.user_id, u.display_name, u.email, org.path AS org_path, p.name AS partner_name,
-                o.module_slug, o.cycle, o.assigned_at, o.due_on, o.completed_at, o.valid_until,
-                o.closure_reason, o.state
-         {from} {filter} ORDER BY o.id LIMIT ${}",
+        "SELECT {ROW_COLUMNS} {from} {filter} ORDER BY o.id LIMIT ${}",
         args.len()
     );
     Ok(on_db!(db, pool => {
@@ -453,8 +440,36 @@ pub async fn after_id(
     }))
 }
 
-/// One page of cycles within a visibility, overdue first, then by due date and name; and
-/// how many match in all.
+/// One page of cycles within a visibility, overdue first, then by due date and name.
+pub async fn page(
+    db: &Db,
+    viewer: Uuid,
+    visibility: &Visibility,
+    q: &ListQuery,
+    today: NaiveDate,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<ObligationRow>> {
+    let (from, filter, mut args) = list_from(viewer, visibility, q, today);
+    args.push(Arg::Int(limit));
+    args.push(Arg::Int(offset));
+    let n = args.len();
+    let sql = format!(
+        "SELECT {ROW_COLUMNS} {from} {filter}
+         ORDER BY CASE o.state WHEN 'overdue' THEN 0 WHEN 'assigned' THEN 1 WHEN 'in_progress' THEN 1
+                  WHEN 'expired' THEN 2 WHEN 'expiring' THEN 3 ELSE 4 END,
+                  o.due_on, u.display_name, o.module_slug, o.cycle DESC
+         LIMIT ${} OFFSET ${}",
+        n - 1,
+        n
+    );
+    Ok(on_db!(db, pool => {
+        let q = sqlx::query_as::<_, ObligationRow>(sqlx::AssertSqlSafe(sql.as_str()));
+        bind_args!(q, &args).fetch_all(pool).await?
+    }))
+}
+
+/// One page of cycles (as [`page`]) and how many match in all.
 pub async fn list(
     db: &Db,
     viewer: Uuid,
@@ -464,30 +479,12 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<ObligationRow>, i64)> {
-    let (from, filter, mut args) = list_from(viewer, visibility, q, today);
-    let count_sql = format!("SELECT COUNT(*) {from} {filter}");
-    let count_args = args.len();
-    args.push(Arg::Int(limit));
-    args.push(Arg::Int(offset));
-    let n = args.len();
-    let page_sql = format!(
-        "SELECT o.id, o.user_id, u.display_name, u.email, org.path AS org_path, p.name AS partner_name,
-                o.module_slug, o.cycle, o.assigned_at, o.due_on, o.completed_at, o.valid_until,
-                o.closure_reason, o.state
-         {from} {filter}
-         ORDER BY CASE o.state WHEN 'overdue' THEN 0 WHEN 'assigned' THEN 1 WHEN 'in_progress' THEN 1
-                  WHEN 'expired' THEN 2 WHEN 'expiring' THEN 3 ELSE 4 END,
-                  o.due_on, u.display_name, o.module_slug, o.cycle DESC
-         LIMIT ${} OFFSET ${}",
-        n - 1,
-        n
-    );
-    let (rows, total) = on_db!(db, pool => {
-        let page = sqlx::query_as::<_, ObligationRow>(sqlx::AssertSqlSafe(page_sql.as_str()));
-        let rows = bind_args!(page, &args).fetch_all(pool).await?;
-        let count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql.as_str()));
-        let total = bind_args!(count, &args[..count_args]).fetch_one(pool).await?;
-        (rows, total)
+    let rows = page(db, viewer, visibility, q, today, limit, offset).await?;
+    let (from, filter, args) = list_from(viewer, visibility, q, today);
+    let sql = format!("SELECT COUNT(*) {from} {filter}");
+    let total: i64 = on_db!(db, pool => {
+        let q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.as_str()));
+        bind_args!(q, &args).fetch_one(pool).await?
     });
     Ok((rows, total))
 }
@@ -528,10 +525,7 @@ pub async fn find(db: &Db, id: Uuid, today: NaiveDate) -> Result<Option<Obligati
     let (from, filter, mut args) = list_from(Uuid::nil(), &Visibility::All, &q, today);
     args.push(Arg::Id(id));
     let sql = format!(
-        "SELECT o.id, o.user_id, u.display_name, u.email, org.path AS org_path, p.name AS partner_name,
-                o.module_slug, o.cycle, o.assigned_at, o.due_on, o.completed_at, o.valid_until,
-                o.closure_reason, o.state
-         {from} {filter} AND o.id = ${}",
+        "SELECT {ROW_COLUMNS} {from} {filter} AND o.id = ${}",
         args.len()
     );
     Ok(on_db!(db, pool => {

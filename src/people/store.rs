@@ -235,6 +235,32 @@ pub(crate) fn in_subtree(column: &str, param: &str) -> String {
     format!("({column} = {param} OR substr({column}, 1, length({param}) + 1) = {param} || '/')")
 }
 
+/// SQL: the people (table `u`, their org-unit path in `path_column`) that `visibility`
+/// lets `viewer` see; `None` when it is everyone. Lists of people and of their obligations
+/// share it, so a scope is written once.
+pub(crate) fn visibility_condition(
+    visibility: &Visibility,
+    viewer: Uuid,
+    path_column: &str,
+    args: &mut Vec<Arg>,
+) -> Option<String> {
+    match visibility {
+        Visibility::All => None,
+        Visibility::OrgSubtree(root) => {
+            let p = db::push_arg(args, Arg::Text(root.clone()));
+            Some(in_subtree(path_column, &p))
+        }
+        Visibility::Partner(id) => {
+            let p = db::push_arg(args, Arg::Id(*id));
+            Some(format!("u.partner_id = {p}"))
+        }
+        Visibility::OnlySelf => {
+            let p = db::push_arg(args, Arg::Id(viewer));
+            Some(format!("u.id = {p}"))
+        }
+    }
+}
+
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
 fn like_escape(s: &str) -> String {
     s.replace('\\', "\\\\")
@@ -252,27 +278,12 @@ pub async fn search_people(
     offset: i64,
 ) -> Result<(Vec<PersonRow>, i64)> {
     use super::{ActiveFilter, PeopleSort};
-    let mut conditions: Vec<String> = Vec::new();
     let mut args: Vec<Arg> = Vec::new();
-    let next = |args: &mut Vec<Arg>, a: Arg| {
-        args.push(a);
-        format!("${}", args.len())
-    };
-    match visibility {
-        Visibility::All => {}
-        Visibility::OrgSubtree(root) => {
-            let p = next(&mut args, Arg::Text(root.clone()));
-            conditions.push(in_subtree("o.path", &p));
-        }
-        Visibility::Partner(id) => {
-            let p = next(&mut args, Arg::Id(*id));
-            conditions.push(format!("u.partner_id = {p}"));
-        }
-        Visibility::OnlySelf => {
-            let p = next(&mut args, Arg::Id(viewer_id));
-            conditions.push(format!("u.id = {p}"));
-        }
-    }
+    let next = db::push_arg;
+    let mut conditions: Vec<String> =
+        visibility_condition(visibility, viewer_id, "o.path", &mut args)
+            .into_iter()
+            .collect();
     match query.active {
         ActiveFilter::Active => conditions.push("u.active".into()),
         ActiveFilter::Inactive => conditions.push("NOT u.active".into()),

@@ -984,32 +984,10 @@ async fn every_route_for_every_role(app: TestApp) {
 
 /// A rule for every city agent and Camille's obligation under it: (rule id, obligation id).
 async fn camille_obligation(app: &TestApp, camille: &str) -> (String, String) {
-    use reperes::obligations::{flow, store, DueFrom, Rule, Target};
-    let rule = Rule {
-        id: uuid::Uuid::new_v4(),
-        name: "Ville".into(),
-        module_slug: "base".into(),
-        target: Target {
-            org_unit: Some("Ville de Nancy".into()),
-            ..Target::default()
-        },
-        due_days: 30,
-        due_from: DueFrom::Assignment,
-        active: true,
-    };
-    let event = reperes::audit::Event::by(None, reperes::audit::Kind::RuleSaved, "test");
+    use reperes::obligations::store;
     let now = reperes::db::now();
-    store::save_rule(app.database(), &rule, None, now, &event)
-        .await
-        .unwrap();
-    let catalog = app
-        .client
-        .rocket()
-        .state::<reperes::catalog::Catalog>()
-        .unwrap();
-    flow::reevaluate(app.database(), catalog, now)
-        .await
-        .unwrap();
+    let rule = save_unit_rule(app, "Ville de Nancy", 30, now).await;
+    apply_rules(app, now).await;
     let query = store::ListQuery {
         user: Some(camille.parse().unwrap()),
         ..store::ListQuery::default()

@@ -73,30 +73,8 @@ async fn many_people_with_an_obligation(app: &TestApp) {
         ));
     }
     import_directory(app, &csv).await;
-    let rule = reperes::obligations::Rule {
-        id: uuid::Uuid::new_v4(),
-        name: "Accueil".into(),
-        module_slug: "base".into(),
-        target: reperes::obligations::Target {
-            org_unit: Some("Ville/Accueil".into()),
-            ..Default::default()
-        },
-        due_days: 14,
-        due_from: reperes::obligations::DueFrom::Assignment,
-        active: true,
-    };
-    let event = reperes::audit::Event::by(None, reperes::audit::Kind::RuleSaved, "test");
-    reperes::obligations::store::save_rule(app.database(), &rule, None, reperes::db::now(), &event)
-        .await
-        .unwrap();
-    let catalog = app
-        .client
-        .rocket()
-        .state::<reperes::catalog::Catalog>()
-        .unwrap();
-    reperes::obligations::flow::reevaluate(app.database(), catalog, reperes::db::now())
-        .await
-        .unwrap();
+    save_unit_rule(app, "Ville/Accueil", 14, reperes::db::now()).await;
+    apply_rules(app, reperes::db::now()).await;
     reperes::on_db!(app.database(), pool => sqlx::query("UPDATE obligations SET due_on = $1")
         .bind(chrono::NaiveDate::from_ymd_opt(2027, 2, 3).unwrap())
         .execute(pool).await.map(|_| ()))

@@ -6,7 +6,7 @@ mod common;
 
 use chrono::{Duration, NaiveDate};
 use common::*;
-use reperes::obligations::{self, flow, store, DueFrom, Rule, State, Target};
+use reperes::obligations::{self, flow, store, Rule, State};
 use rocket::http::Status;
 use serde_json::json;
 use uuid::Uuid;
@@ -21,51 +21,12 @@ on_both!(
     a_rule_for_many_people_needs_a_confirmation
 );
 
-const COURSES: &str = "tests/fixtures/courses";
 const CITIZENSHIP: &str = "Ville de Nancy/Direction de la citoyenneté";
-
-fn catalog(app: &TestApp) -> &reperes::catalog::Catalog {
-    app.client
-        .rocket()
-        .state::<reperes::catalog::Catalog>()
-        .expect("catalog")
-}
 
 async fn id_of(app: &TestApp, email: &str) -> Uuid {
     reperes::on_db!(app.database(), pool => sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
         .bind(email).fetch_one(pool).await)
     .unwrap()
-}
-
-/// Active people under `unit`, counted straight from the tables.
-async fn people_under(app: &TestApp, unit: &str) -> i64 {
-    let like = format!("{unit}/%");
-    reperes::on_db!(app.database(), pool => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM users u JOIN org_units o ON o.id = u.org_unit_id
-         WHERE u.active AND (o.path = $1 OR o.path LIKE $2)"
-    ).bind(unit).bind(like).fetch_one(pool).await)
-    .unwrap()
-}
-
-/// A rule written straight to the store, as of `now`.
-async fn rule_for(app: &TestApp, unit: &str, days: u32) -> Rule {
-    let rule = Rule {
-        id: Uuid::new_v4(),
-        name: format!("Règle {unit}"),
-        module_slug: "base".into(),
-        target: Target {
-            org_unit: Some(unit.into()),
-            ..Target::default()
-        },
-        due_days: days,
-        due_from: DueFrom::Assignment,
-        active: true,
-    };
-    let event = reperes::audit::Event::by(None, reperes::audit::Kind::RuleSaved, "test");
-    store::save_rule(app.database(), &rule, None, reperes::db::now(), &event)
-        .await
-        .unwrap();
-    rule
 }
 
 async fn cycles_of(app: &TestApp, user: Uuid, today: NaiveDate) -> Vec<store::ObligationRow> {
@@ -87,25 +48,6 @@ async fn cycles_of(app: &TestApp, user: Uuid, today: NaiveDate) -> Vec<store::Ob
     .unwrap();
     rows.sort_by_key(|r| r.cycle);
     rows
-}
-
-/// Camille reads the lessons and passes the quiz of `base` through the API.
-async fn pass_base(app: &TestApp) {
-    for n in 1..=2 {
-        app.get(&format!("/modules/base/lecons/{n}")).await;
-    }
-    let (status, attempt) = app.post_json("/api/v1/modules/base/attempts", "").await;
-    assert!(
-        status == Status::Created || status == Status::Ok,
-        "{attempt}"
-    );
-    let id = attempt["attempt_id"].as_str().unwrap();
-    let body = json!({ "answers": right_answers(COURSES, "base", &attempt) }).to_string();
-    let (status, res) = app
-        .post_json(&format!("/api/v1/attempts/{id}/submission"), &body)
-        .await;
-    assert_eq!(status, Status::Ok);
-    assert_eq!(res["result"]["passed"], true, "{res}");
 }
 
 fn today() -> NaiveDate {
@@ -154,9 +96,7 @@ async fn a_rule_assigns_after_its_dry_run_and_a_completion_meets_it(app: TestApp
     assert_eq!(cycles[0].state, State::Assigned);
     assert_eq!(cycles[0].due_on, today() + Duration::days(30));
     // Everyone targeted has exactly one cycle; a second sweep changes nothing.
-    let again = flow::reevaluate(app.database(), catalog(&app), reperes::db::now())
-        .await
-        .unwrap();
+    let again = apply_rules(&app, reperes::db::now()).await;
     assert_eq!(again, flow::SweepReport::default());
     app.logout().await;
 
@@ -174,7 +114,7 @@ async fn a_rule_assigns_after_its_dry_run_and_a_completion_meets_it(app: TestApp
 
     // Passing the quiz meets it, in the completion's transaction: the very next read
     // shows it completed, valid as long as the certificate.
-    pass_base(&app).await;
+    pass_base_quiz(&app).await;
     let (_, api) = app.get_json("/api/v1/me/obligations").await;
     assert_eq!(api["obligations"][0]["state"], "completed", "{api}");
     let (_, progress) = app.get_json("/api/v1/me/progress").await;
@@ -190,7 +130,7 @@ async fn a_rule_assigns_after_its_dry_run_and_a_completion_meets_it(app: TestApp
 }
 
 async fn cycles_through_time_overdue_renewal_withdrawal_departure(app: TestApp) {
-    let rule = rule_for(&app, CITIZENSHIP, 30).await;
+    let rule = save_unit_rule(&app, CITIZENSHIP, 30, reperes::db::now()).await;
     let now = reperes::db::now();
     flow::reevaluate(app.database(), catalog(&app), now)
         .await
@@ -211,7 +151,7 @@ async fn cycles_through_time_overdue_renewal_withdrawal_departure(app: TestApp) 
     // Completed: valid 24 months; expiring in the last 60 days, then the sweep opens
     // cycle 2, due on the last day of validity.
     app.login(CAMILLE).await;
-    pass_base(&app).await;
+    pass_base_quiz(&app).await;
     let first = cycles_of(&app, camille, today()).await;
     assert_eq!(first[0].state, State::Completed);
     let until = first[0].valid_until.expect("valid until");
@@ -270,28 +210,22 @@ async fn cycles_through_time_overdue_renewal_withdrawal_departure(app: TestApp) 
     store::save_rule(app.database(), &rule, None, reperes::db::now(), &event)
         .await
         .unwrap();
-    flow::reevaluate(app.database(), catalog(&app), reperes::db::now())
-        .await
-        .unwrap();
+    apply_rules(&app, reperes::db::now()).await;
     let manager_cycles = cycles_of(&app, manager, today()).await;
     assert_eq!(manager_cycles.len(), 2);
     assert_eq!(manager_cycles[1].state, State::Assigned);
     reperes::on_db!(app.database(), pool => sqlx::query("UPDATE users SET active = FALSE WHERE id = $1")
         .bind(manager).execute(pool).await.map(|_| ()))
     .unwrap();
-    let report = flow::reevaluate(app.database(), catalog(&app), reperes::db::now())
-        .await
-        .unwrap();
+    let report = apply_rules(&app, reperes::db::now()).await;
     assert_eq!(report.left, 1);
     let manager_cycles = cycles_of(&app, manager, today()).await;
     assert_eq!(manager_cycles[1].state, State::Left);
 }
 
 async fn exemptions_need_a_reason_are_audited_and_happen_once(app: TestApp) {
-    rule_for(&app, CITIZENSHIP, 30).await;
-    flow::reevaluate(app.database(), catalog(&app), reperes::db::now())
-        .await
-        .unwrap();
+    save_unit_rule(&app, CITIZENSHIP, 30, reperes::db::now()).await;
+    apply_rules(&app, reperes::db::now()).await;
     let camille = id_of(&app, CAMILLE).await;
     let id = cycles_of(&app, camille, today()).await[0].id;
     app.login(KARIM).await;
@@ -333,9 +267,7 @@ async fn exemptions_need_a_reason_are_audited_and_happen_once(app: TestApp) {
         .await;
     assert_eq!(status, Status::Conflict, "{body}");
     // The exemption holds: the nightly sweep does not reopen it.
-    let report = flow::reevaluate(app.database(), catalog(&app), reperes::db::now())
-        .await
-        .unwrap();
+    let report = apply_rules(&app, reperes::db::now()).await;
     assert_eq!(report.opened, 0);
     app.logout().await;
     app.login(CAMILLE).await;
@@ -396,10 +328,8 @@ async fn bad_rules_are_refused_in_french_and_write_nothing(app: TestApp) {
 }
 
 async fn managers_see_their_subtree_and_export_it(app: TestApp) {
-    rule_for(&app, "Ville de Nancy", 30).await;
-    flow::reevaluate(app.database(), catalog(&app), reperes::db::now())
-        .await
-        .unwrap();
+    save_unit_rule(&app, "Ville de Nancy", 30, reperes::db::now()).await;
+    apply_rules(&app, reperes::db::now()).await;
     // A name that a spreadsheet would run as a formula.
     reperes::on_db!(app.database(), pool => sqlx::query("UPDATE users SET display_name = '=HYPERLINK(\"x\")' WHERE email = $1")
         .bind(CAMILLE).execute(pool).await.map(|_| ()))
@@ -437,12 +367,10 @@ async fn managers_see_their_subtree_and_export_it(app: TestApp) {
 }
 
 async fn the_list_states_agree_with_the_rule_of_mod_rs(app: TestApp) {
-    rule_for(&app, "Ville de Nancy", 10).await;
-    flow::reevaluate(app.database(), catalog(&app), reperes::db::now())
-        .await
-        .unwrap();
+    save_unit_rule(&app, "Ville de Nancy", 10, reperes::db::now()).await;
+    apply_rules(&app, reperes::db::now()).await;
     app.login(CAMILLE).await;
-    pass_base(&app).await;
+    pass_base_quiz(&app).await;
     let camille = id_of(&app, CAMILLE).await;
     let until = cycles_of(&app, camille, today()).await[0]
         .valid_until

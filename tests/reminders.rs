@@ -9,11 +9,8 @@ mod common;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use common::*;
 use reperes::notifications::worker;
-use reperes::obligations::{flow as obligations, store as rules, DueFrom, Rule, Target};
 use reperes::reminders::flow;
 use rocket::http::Status;
-use serde_json::json;
-use uuid::Uuid;
 
 on_both!(
     reminders_go_once_a_day_as_a_digest_and_escalate,
@@ -24,7 +21,6 @@ on_both!(
 
 const CITIZENSHIP: &str = "Ville de Nancy/Direction de la citoyenneté";
 const MANAGER: &str = "jean-pierre.muller@demo.reperes.test";
-const COURSES: &str = "tests/fixtures/courses";
 
 /// 10:00 Paris time on `day`.
 fn at(day: NaiveDate) -> DateTime<Utc> {
@@ -37,13 +33,6 @@ fn at(day: NaiveDate) -> DateTime<Utc> {
 
 fn d(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-}
-
-fn catalog(app: &TestApp) -> &reperes::catalog::Catalog {
-    app.client
-        .rocket()
-        .state::<reperes::catalog::Catalog>()
-        .unwrap()
 }
 
 async fn sweep(app: &TestApp, now: DateTime<Utc>) -> flow::SweepReport {
@@ -74,25 +63,8 @@ async fn deliver(app: &TestApp, now: DateTime<Utc>) -> worker::Round {
 
 /// A rule for `unit` due `days` after assignment, applied as of `now`.
 async fn assign(app: &TestApp, unit: &str, days: u32, now: DateTime<Utc>) {
-    let rule = Rule {
-        id: Uuid::new_v4(),
-        name: "Citoyenneté".into(),
-        module_slug: "base".into(),
-        target: Target {
-            org_unit: Some(unit.into()),
-            ..Target::default()
-        },
-        due_days: days,
-        due_from: DueFrom::Assignment,
-        active: true,
-    };
-    let event = reperes::audit::Event::by(None, reperes::audit::Kind::RuleSaved, "test");
-    rules::save_rule(app.database(), &rule, None, now, &event)
-        .await
-        .unwrap();
-    obligations::reevaluate(app.database(), catalog(app), now)
-        .await
-        .unwrap();
+    save_unit_rule(app, unit, days, now).await;
+    apply_rules(app, now).await;
 }
 
 /// Reminder mails queued: (recipient, subject, text), oldest first.
@@ -103,22 +75,12 @@ async fn reminders(app: &TestApp) -> Vec<(String, String, String)> {
     .unwrap()
 }
 
-async fn people_under(app: &TestApp, unit: &str) -> usize {
-    let like = format!("{unit}/%");
-    let n: i64 = reperes::on_db!(app.database(), pool => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM users u JOIN org_units o ON o.id = u.org_unit_id
-         WHERE u.active AND (o.path = $1 OR o.path LIKE $2)"
-    ).bind(unit).bind(like).fetch_one(pool).await)
-    .unwrap();
-    n as usize
-}
-
 async fn reminders_go_once_a_day_as_a_digest_and_escalate(app: TestApp) {
     // Assigned on Monday 4 January 2027, due 30 days later: Wednesday 3 February.
     let start = d("2027-01-04");
     assign(&app, CITIZENSHIP, 30, at(start)).await;
     let due = start + Duration::days(30);
-    let people = people_under(&app, CITIZENSHIP).await;
+    let people = people_under(&app, CITIZENSHIP).await as usize;
     assert!(sweep(&app, at(start)).await.digests == 0, "nothing due yet");
 
     // D-14: one digest each; the same day again, nothing; the next day, nothing new.
@@ -197,16 +159,7 @@ async fn a_reminder_met_meanwhile_is_dropped_and_mail_waits_for_working_hours(ap
     assert_eq!(deliver(&app, at(d("2027-01-24"))).await.sent, 0);
     // Camille meets her obligation before Monday: her reminder is dropped, not sent.
     app.login(CAMILLE).await;
-    for n in 1..=2 {
-        app.get(&format!("/modules/base/lecons/{n}")).await;
-    }
-    let (_, attempt) = app.post_json("/api/v1/modules/base/attempts", "").await;
-    let id = attempt["attempt_id"].as_str().unwrap();
-    let body = json!({ "answers": right_answers(COURSES, "base", &attempt) }).to_string();
-    let (status, _) = app
-        .post_json(&format!("/api/v1/attempts/{id}/submission"), &body)
-        .await;
-    assert_eq!(status, Status::Ok);
+    pass_base_quiz(&app).await;
     let monday = chrono_tz::Europe::Paris
         .with_ymd_and_hms(2027, 1, 25, 8, 0, 0)
         .unwrap()

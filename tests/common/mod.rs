@@ -377,3 +377,79 @@ pub async fn import_directory(app: &TestApp, csv: &str) {
     .unwrap()
     .expect("valid file");
 }
+
+/// The service's catalogue.
+pub fn catalog(app: &TestApp) -> &reperes::catalog::Catalog {
+    app.client
+        .rocket()
+        .state::<reperes::catalog::Catalog>()
+        .expect("catalog")
+}
+
+/// Active people under `unit` (the unit and every unit below it), counted from the tables.
+pub async fn people_under(app: &TestApp, unit: &str) -> i64 {
+    let like = format!("{unit}/%");
+    reperes::on_db!(app.database(), pool => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users u JOIN org_units o ON o.id = u.org_unit_id
+         WHERE u.active AND (o.path = $1 OR o.path LIKE $2)"
+    ).bind(unit).bind(like).fetch_one(pool).await)
+    .unwrap()
+}
+
+/// A rule giving everyone under `unit` the fixture module `base`, due `days` after
+/// assignment, written straight to the store as of `now` (not applied yet).
+pub async fn save_unit_rule(
+    app: &TestApp,
+    unit: &str,
+    days: u32,
+    now: chrono::DateTime<chrono::Utc>,
+) -> reperes::obligations::Rule {
+    use reperes::obligations::{DueFrom, Rule, Target};
+    let rule = Rule {
+        id: uuid::Uuid::new_v4(),
+        name: format!("Règle {unit}"),
+        module_slug: "base".into(),
+        target: Target {
+            org_unit: Some(unit.into()),
+            ..Target::default()
+        },
+        due_days: days,
+        due_from: DueFrom::Assignment,
+        active: true,
+    };
+    let event = reperes::audit::Event::by(None, reperes::audit::Kind::RuleSaved, "test");
+    reperes::obligations::store::save_rule(app.database(), &rule, None, now, &event)
+        .await
+        .unwrap();
+    rule
+}
+
+/// Applies the assignment rules as of `now` (the nightly sweep).
+pub async fn apply_rules(
+    app: &TestApp,
+    now: chrono::DateTime<chrono::Utc>,
+) -> reperes::obligations::flow::SweepReport {
+    reperes::obligations::flow::reevaluate(app.database(), catalog(app), now)
+        .await
+        .unwrap()
+}
+
+/// The signed-in person reads the two lessons of the fixture module `base` and passes its
+/// quiz through the API with a fresh attempt.
+pub async fn pass_base_quiz(app: &TestApp) {
+    for n in 1..=2 {
+        app.get(&format!("/modules/base/lecons/{n}")).await;
+    }
+    let (status, attempt) = app.post_json("/api/v1/modules/base/attempts", "").await;
+    assert_eq!(status, Status::Created, "{attempt}");
+    let id = attempt["attempt_id"].as_str().unwrap();
+    let body = serde_json::json!({
+        "answers": right_answers("tests/fixtures/courses", "base", &attempt)
+    })
+    .to_string();
+    let (status, res) = app
+        .post_json(&format!("/api/v1/attempts/{id}/submission"), &body)
+        .await;
+    assert_eq!(status, Status::Ok);
+    assert_eq!(res["result"]["passed"], true, "{res}");
+}

@@ -18,6 +18,9 @@ pub struct Config {
     pub static_dir: PathBuf,
     /// Create the demo people when the database has no user yet.
     pub demo: bool,
+    /// With the demo: also create the demo's shared training sessions (and their
+    /// enrolments). The tests turn it off to start from an empty training calendar.
+    pub demo_trainings: bool,
     /// The address users reach the service at, for links in e-mails.
     pub public_url: String,
     /// The SMTP relay; absent in a debug build: mail goes to `mail_folder` (see
@@ -53,6 +56,8 @@ pub struct Config {
     /// Saving an assignment rule that would give more people than this a new obligation
     /// needs an explicit confirmation after its dry run.
     pub rule_max_without_confirmation: u64,
+    /// How long a seat freed in a shared session is held for the first person waiting.
+    pub training_hold_hours: i64,
     /// A session ends after this many minutes without a request.
     pub session_idle_minutes: i64,
     /// How long an instance trusts a checked session before reading it again.
@@ -100,6 +105,7 @@ impl Default for Config {
             templates_dir: "templates".into(),
             static_dir: "static".into(),
             demo: cfg!(debug_assertions),
+            demo_trainings: true,
             public_url: "http://127.0.0.1:8000".into(),
             smtp_host: None,
             smtp_port: 25,
@@ -116,6 +122,7 @@ impl Default for Config {
             export_retention_hours: 24,
             import_max_deactivation_percent: 10,
             rule_max_without_confirmation: 200,
+            training_hold_hours: 48,
             session_idle_minutes: 30,
             session_cache_seconds: 10,
             mail_from: "Repères <ne-pas-repondre@reperes.invalid>".into(),

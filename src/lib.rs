@@ -19,6 +19,7 @@ pub mod people;
 pub mod reminders;
 pub mod requests;
 pub mod site;
+pub mod trainings;
 pub mod views;
 mod web;
 
@@ -171,6 +172,12 @@ pub async fn build(figment: Figment) -> Result<Rocket<Build>, StartError> {
             .map_err(|e| StartError::Seed(e.to_string()))?
         {
             obligations::flow::reevaluate(&db, &catalog, db::now())
+                .await
+                .map_err(|e| StartError::Seed(e.to_string()))?;
+        }
+        if config.demo_trainings {
+            let m = trainings::routes::mailing(&views, &config);
+            trainings::flow::seed_demo(&db, &m, db::now())
                 .await
                 .map_err(|e| StartError::Seed(e.to_string()))?;
         }

@@ -90,6 +90,10 @@ pub struct Me {
     pub supervises: bool,
     pub hr: bool,
     pub admin: bool,
+    /// Runs shared trainings (trainer, HR, admin).
+    pub trainer: bool,
+    /// A partner organisation's referent.
+    pub referent: bool,
 }
 
 impl From<&User> for Me {
@@ -104,6 +108,8 @@ impl From<&User> for Me {
             ),
             hr: u.role.is_hr(),
             admin: u.role.is_admin(),
+            trainer: u.role.is_trainer(),
+            referent: u.role == Role::PartnerReferent,
         }
     }
 }
@@ -147,7 +153,7 @@ fn context(title: String, me: Option<Me>, data: Value, csrf: String) -> Value {
     map.insert("title".into(), Value::String(title));
     map.insert(
         "me".into(),
-        me.map(|m| json!({ "name": m.name, "role": m.role, "supervises": m.supervises, "hr": m.hr, "admin": m.admin }))
+        me.map(|m| json!({ "name": m.name, "role": m.role, "supervises": m.supervises, "hr": m.hr, "admin": m.admin, "trainer": m.trainer, "referent": m.referent }))
             .unwrap_or(Value::Null),
     );
     map.insert("dev_login".into(), Value::Bool(DEV_LOGIN));
@@ -244,4 +250,32 @@ impl<'r, 'o: 'r> Responder<'r, 'o> for StatusMessage {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'o> {
         respond(req, self.0, &self.1)
     }
+}
+
+/// A CSV download: UTF-8 (the body starts with a BOM), `;` separators, as spreadsheet
+/// programs in French expect; `R` may be a stream.
+#[derive(rocket::Responder)]
+#[response(content_type = "text/csv")]
+pub struct CsvDownload<R> {
+    pub body: R,
+    pub disposition: rocket::http::Header<'static>,
+}
+
+/// The `Content-Disposition` of a file to save as `filename`.
+pub fn attachment(filename: &str) -> rocket::http::Header<'static> {
+    rocket::http::Header::new(
+        "Content-Disposition",
+        format!("attachment; filename=\"{filename}\""),
+    )
+}
+
+/// A CSV cell: quoted, quotes doubled, and a leading formula character neutralised so a
+/// spreadsheet never runs a name as a formula.
+pub fn cell(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    format!("\"{}\"", s.replace('"', "\"\""))
 }

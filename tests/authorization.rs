@@ -61,6 +61,9 @@ struct Row {
 const RULE_FORM: &str = "name=R&module=base&audience=tous&org_unit=&partner=&arrived_after=&title_word=&due_days=30&step=apercu";
 const RULE_JSON: &str = r#"{"name": "R", "module": "base", "audience": "tous", "due_days": "30"}"#;
 
+/// A session form with nothing filled in (refused: 422, nothing written).
+const SESSION_FORM: &str = "offer=&mode=&address=&room=&access_info=&online_link=&capacity=&enrol_until=&cancel_until=&quota_release=&trainers=";
+
 const CSV: &str = "matricule;courriel;nom;prenom;service;publics;fonction;date_entree;sexe;categorie\nM1;m1@ville.test;Un;M;Ville/Service;tous;;2020-01-01;;\n";
 
 fn rows() -> Vec<Row> {
@@ -532,6 +535,304 @@ fn rows() -> Vec<Row> {
             Json(r#"{"reason": ""}"#),
             [401, 403, 403, 422, 403, 403, 422, 403, 403],
         ),
+        // Shared trainings. {session}: a session Lucie (trainer) runs; writes that would
+        // change it go to an unknown id (tests/trainings.rs covers them on real ones).
+        r(
+            "GET",
+            "/formations?<offre>&<mois>&<lieu>&<modalite>&<places>",
+            "/formations",
+            None,
+            [401, 200, 200, 200, 200, 200, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/formations/sessions/<id>?<fait>",
+            "/formations/sessions/{session}",
+            None,
+            [401, 200, 200, 200, 200, 200, 200, 403, 403],
+        ),
+        r(
+            "POST",
+            "/formations/sessions/<id>/inscription",
+            "/formations/sessions/00000000-0000-0000-0000-000000000000/inscription",
+            Form(""),
+            [401, 404, 404, 404, 404, 404, 404, 403, 403],
+        ),
+        r(
+            "POST",
+            "/formations/sessions/<id>/inscrire",
+            "/formations/sessions/{session}/inscrire",
+            Form("email=personne%40inconnue.test"),
+            [401, 403, 404, 404, 403, 404, 404, 403, 403],
+        ),
+        r(
+            "POST",
+            "/formations/inscriptions/<id>/annulation",
+            "/formations/inscriptions/00000000-0000-0000-0000-000000000000/annulation",
+            Form(""),
+            [401, 404, 404, 404, 404, 404, 404, 403, 403],
+        ),
+        r(
+            "POST",
+            "/formations/inscriptions/<id>/confirmation",
+            "/formations/inscriptions/00000000-0000-0000-0000-000000000000/confirmation",
+            Form(""),
+            [401, 404, 404, 404, 404, 404, 404, 403, 403],
+        ),
+        r(
+            "GET",
+            "/mes-formations",
+            "/mes-formations",
+            None,
+            [401, 200, 200, 200, 200, 200, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/formations/animation",
+            "/formations/animation",
+            None,
+            [401, 403, 403, 200, 200, 403, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/formations/sessions/<id>/emargement?<creneau>",
+            "/formations/sessions/{session}/emargement",
+            None,
+            [401, 403, 403, 200, 200, 403, 200, 403, 403],
+        ),
+        r(
+            "POST",
+            "/formations/sessions/<id>/emargement?<creneau>",
+            "/formations/sessions/{session}/emargement?creneau=1",
+            Form("presence-00000000-0000-0000-0000-000000000000=peut-etre"),
+            [401, 403, 403, 422, 422, 403, 422, 403, 403],
+        ),
+        r(
+            "GET",
+            "/formations/demandes",
+            "/formations/demandes",
+            None,
+            [401, 403, 200, 200, 403, 200, 200, 403, 403],
+        ),
+        r(
+            "POST",
+            "/formations/inscriptions/<id>/decision",
+            "/formations/inscriptions/00000000-0000-0000-0000-000000000000/decision",
+            Form("decision=peut-etre"),
+            [401, 403, 422, 422, 403, 422, 422, 403, 403],
+        ),
+        r(
+            "GET",
+            "/rh/formations",
+            "/rh/formations",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/formations/offres/nouvelle",
+            "/formations/offres/nouvelle",
+            None,
+            [401, 403, 403, 200, 200, 403, 200, 403, 403],
+        ),
+        r(
+            "POST",
+            "/formations/offres/nouvelle",
+            "/formations/offres/nouvelle",
+            Form("title=&description=&axes=&prerequisite_module=&completes_module="),
+            [401, 403, 403, 422, 422, 403, 422, 403, 403],
+        ),
+        r(
+            "GET",
+            "/formations/sessions/nouvelle?<offre>",
+            "/formations/sessions/nouvelle",
+            None,
+            [401, 403, 403, 200, 200, 403, 200, 403, 403],
+        ),
+        r(
+            "POST",
+            "/formations/sessions/nouvelle",
+            "/formations/sessions/nouvelle",
+            Form(SESSION_FORM),
+            [401, 403, 403, 422, 422, 403, 422, 403, 403],
+        ),
+        r(
+            "GET",
+            "/formations/sessions/<id>/modifier",
+            "/formations/sessions/{session}/modifier",
+            None,
+            [401, 403, 403, 200, 200, 403, 200, 403, 403],
+        ),
+        r(
+            "POST",
+            "/formations/sessions/<id>/modifier",
+            "/formations/sessions/{session}/modifier",
+            Form(SESSION_FORM),
+            [401, 403, 403, 422, 422, 403, 422, 403, 403],
+        ),
+        r(
+            "POST",
+            "/formations/sessions/<id>/annulation",
+            "/formations/sessions/{session}/annulation",
+            Form("reason="),
+            [401, 403, 403, 422, 422, 403, 422, 403, 403],
+        ),
+        r(
+            "GET",
+            "/formations/sessions/<id>/emargement.csv",
+            "/formations/sessions/{session}/emargement.csv",
+            None,
+            [401, 403, 403, 200, 200, 403, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/formations/sessions/<id>/feuille.pdf?<creneau>",
+            "/formations/sessions/{session}/feuille.pdf",
+            None,
+            [401, 403, 403, 200, 200, 403, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/formations/sessions/<id>/qr?<creneau>",
+            "/formations/sessions/{session}/qr",
+            None,
+            [401, 403, 403, 200, 200, 403, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/formations/presence/<slot>/<token>",
+            "/formations/presence/00000000-0000-0000-0000-000000000000/faux",
+            None,
+            [401, 404, 404, 404, 404, 404, 404, 403, 403],
+        ),
+        r(
+            "POST",
+            "/formations/presence/<slot>/<token>",
+            "/formations/presence/00000000-0000-0000-0000-000000000000/faux",
+            Form(""),
+            [401, 404, 404, 404, 404, 404, 404, 403, 403],
+        ),
+        r(
+            "POST",
+            "/mes-formations/agenda",
+            "/mes-formations/agenda",
+            Form(""),
+            [401, 200, 200, 200, 200, 200, 200, 403, 403],
+        ),
+        r(
+            "POST",
+            "/mes-formations/agenda/revocation",
+            "/mes-formations/agenda/revocation",
+            Form(""),
+            [401, 303, 303, 303, 303, 303, 303, 403, 403],
+        ),
+        // The feed's secret is its authority (calendar applications have no session).
+        r("GET", "/agenda/<token>", "/agenda/inconnu.ics", None, [404; 9]),
+        r(
+            "GET",
+            "/partenaire/formations",
+            "/partenaire/formations",
+            None,
+            [401, 403, 403, 403, 403, 200, 403, 403, 403],
+        ),
+        r(
+            "GET",
+            "/api/v1/training-offers",
+            "/api/v1/training-offers",
+            None,
+            [401, 200, 200, 200, 200, 200, 200, 403, 403],
+        ),
+        r(
+            "POST",
+            "/api/v1/training-offers",
+            "/api/v1/training-offers",
+            Json(r#"{"title": ""}"#),
+            [401, 403, 403, 422, 422, 403, 422, 403, 403],
+        ),
+        r(
+            "GET",
+            "/api/v1/sessions?<offer>&<month>&<place>&<mode>&<seats_left>",
+            "/api/v1/sessions",
+            None,
+            [401, 200, 200, 200, 200, 200, 200, 403, 403],
+        ),
+        r(
+            "POST",
+            "/api/v1/sessions",
+            "/api/v1/sessions",
+            Json("{}"),
+            [401, 403, 403, 422, 422, 403, 422, 403, 403],
+        ),
+        r(
+            "GET",
+            "/api/v1/sessions/<id>",
+            "/api/v1/sessions/{session}",
+            None,
+            [401, 200, 200, 200, 200, 200, 200, 403, 403],
+        ),
+        r(
+            "PATCH",
+            "/api/v1/sessions/<id>",
+            "/api/v1/sessions/{session}",
+            Json(r#"{"capacity": 0}"#),
+            [401, 403, 403, 422, 422, 403, 422, 403, 403],
+        ),
+        r(
+            "POST",
+            "/api/v1/sessions/<id>/cancellation",
+            "/api/v1/sessions/{session}/cancellation",
+            Json(r#"{"reason": ""}"#),
+            [401, 403, 403, 422, 422, 403, 422, 403, 403],
+        ),
+        r(
+            "POST",
+            "/api/v1/sessions/<id>/enrolments",
+            "/api/v1/sessions/00000000-0000-0000-0000-000000000000/enrolments",
+            None,
+            [401, 404, 404, 404, 404, 404, 404, 403, 403],
+        ),
+        r(
+            "DELETE",
+            "/api/v1/enrolments/<id>",
+            "/api/v1/enrolments/00000000-0000-0000-0000-000000000000",
+            None,
+            [401, 404, 404, 404, 404, 404, 404, 403, 403],
+        ),
+        r(
+            "POST",
+            "/api/v1/enrolments/<id>/confirmation",
+            "/api/v1/enrolments/00000000-0000-0000-0000-000000000000/confirmation",
+            None,
+            [401, 404, 404, 404, 404, 404, 404, 403, 403],
+        ),
+        r(
+            "POST",
+            "/api/v1/enrolments/<id>/decision",
+            "/api/v1/enrolments/00000000-0000-0000-0000-000000000000/decision",
+            Json(r#"{"approve": true}"#),
+            [401, 404, 404, 404, 404, 404, 404, 403, 403],
+        ),
+        r(
+            "GET",
+            "/api/v1/me/enrolments",
+            "/api/v1/me/enrolments",
+            None,
+            [401, 200, 200, 200, 200, 200, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/api/v1/sessions/<id>/attendance",
+            "/api/v1/sessions/{session}/attendance",
+            None,
+            [401, 403, 403, 200, 200, 403, 200, 403, 403],
+        ),
+        r(
+            "PUT",
+            "/api/v1/sessions/<id>/attendance",
+            "/api/v1/sessions/{session}/attendance",
+            Json(r#"{"slot": "00000000-0000-0000-0000-000000000000", "marks": [{"enrolment": "00000000-0000-0000-0000-000000000000", "status": "peut-etre"}]}"#),
+            [401, 403, 403, 422, 422, 403, 422, 403, 403],
+        ),
         // Reminders and campaigns (HR); everyone's preferences; the one-click unsubscribe.
         r(
             "GET",
@@ -783,7 +1084,7 @@ async fn every_cookie_write_without_the_token_is_refused_and_changes_nothing(app
         // in tests/reminders.rs).
         for row in rows()
             .iter()
-            .filter(|r| r.method == "POST" && !r.path.starts_with("/desabonnement/"))
+            .filter(|r| r.method != "GET" && !r.path.starts_with("/desabonnement/"))
         {
             if matches!(row.expected[col], 401 | 403) {
                 continue;
@@ -797,19 +1098,29 @@ async fn every_cookie_write_without_the_token_is_refused_and_changes_nothing(app
                 .replace("{attempt}", "00000000-0000-0000-0000-000000000000")
                 .replace("{obligation}", "00000000-0000-0000-0000-000000000000")
                 .replace("{rule}", "00000000-0000-0000-0000-000000000000")
-                .replace("{campaign}", "00000000-0000-0000-0000-000000000000");
+                .replace("{campaign}", "00000000-0000-0000-0000-000000000000")
+                .replace("{session}", "00000000-0000-0000-0000-000000000000");
             for (label, content_type, body) in [
                 ("text/plain", Some(ContentType::Plain), "csrf=x&email=a@b.c"),
                 ("no content type", None, ""),
                 ("JSON", Some(ContentType::JSON), "{}"),
             ] {
-                let mut req = app.client.post(path.clone()).body(body);
+                let req = match row.method {
+                    "PATCH" => app.client.patch(path.clone()),
+                    "PUT" => app.client.put(path.clone()),
+                    "DELETE" => app.client.delete(path.clone()),
+                    _ => app.client.post(path.clone()),
+                };
+                let mut req = req.body(body);
                 if let Some(ct) = content_type {
                     req = req.header(ct);
                 }
                 let got = req.dispatch().await.status().code;
                 if got != 403 {
-                    failures.push(format!("{caller}: POST {} as {label} → {got}", row.path));
+                    failures.push(format!(
+                        "{caller}: {} {} as {label} → {got}",
+                        row.method, row.path
+                    ));
                 }
             }
         }
@@ -856,6 +1167,28 @@ async fn every_cookie_write_without_the_token_is_refused_and_changes_nothing(app
     assert_eq!(res.status().code, 200, "same-site request with the token");
 }
 
+/// A session that Lucie (trainer) runs, with Camille booked: its id.
+async fn lucie_session(app: &TestApp) -> String {
+    app.login("lucie.fontaine@demo.reperes.test").await;
+    let (status, offer) = app
+        .post_json(
+            "/api/v1/training-offers",
+            r#"{"title": "Repérer", "audiences": "tous"}"#,
+        )
+        .await;
+    assert_eq!(status.code, 201, "{offer}");
+    let offer = offer["offer"]["id"].as_str().unwrap().to_string();
+    let day = (chrono::Utc::now() + chrono::Duration::days(30)).format("%Y-%m-%d");
+    let body = format!(
+        r#"{{"offer": "{offer}", "mode": "in_person", "address": "Hôtel de ville", "capacity": 10,
+            "slots": [{{"date": "{day}", "start": "09:00", "end": "12:00"}}]}}"#
+    );
+    let (status, session) = app.post_json("/api/v1/sessions", &body).await;
+    assert_eq!(status.code, 201, "{session}");
+    app.logout().await;
+    session["session"]["id"].as_str().unwrap().to_string()
+}
+
 async fn id_of(app: &TestApp, email: &str) -> String {
     let id: uuid::Uuid = reperes::on_db!(app.database(), pool => sqlx::query_scalar("SELECT id FROM users WHERE email = $1").bind(email).fetch_one(pool).await).unwrap();
     id.to_string()
@@ -894,6 +1227,7 @@ async fn every_route_for_every_role(app: TestApp) {
     let (rule, obligation) = camille_obligation(&app, &camille).await;
     let campaign: uuid::Uuid = reperes::on_db!(app.database(), pool => sqlx::query_scalar("SELECT id FROM campaigns ORDER BY month, day LIMIT 1").fetch_one(pool).await).unwrap();
     let campaign = campaign.to_string();
+    let session = lucie_session(&app).await;
     let (_, token_read) = reperes::auth::tokens::create(
         app.database(),
         "lecture",
@@ -933,9 +1267,13 @@ async fn every_route_for_every_role(app: TestApp) {
                 .replace("{rule}", &rule)
                 .replace("{obligation}", &obligation)
                 .replace("{campaign}", &campaign)
+                .replace("{session}", &session)
                 .replace("{attempt}", &attempt);
             let mut req = match row.method {
                 "GET" => app.client.get(path.clone()),
+                "PATCH" => app.client.patch(path.clone()),
+                "PUT" => app.client.put(path.clone()),
+                "DELETE" => app.client.delete(path.clone()),
                 _ => app.client.post(path.clone()),
             };
             match &bearer {

@@ -40,6 +40,15 @@ fn param(name: &str, description: &str, format: Option<&str>) -> Value {
 /// gets there.
 pub fn document() -> Value {
     let mut doc = described();
+    if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), training_paths()) {
+        paths.extend(more);
+    }
+    if let (Some(schemas), Value::Object(more)) = (
+        doc["components"]["schemas"].as_object_mut(),
+        training_schemas(),
+    ) {
+        schemas.extend(more);
+    }
     if let Some(paths) = doc["paths"].as_object_mut() {
         for operation in paths
             .values_mut()
@@ -303,5 +312,131 @@ fn described() -> Value {
                 }}
             }
         }
+    })
+}
+
+/// Shared trainings: offers, sessions, enrolments and attendance.
+fn training_paths() -> Value {
+    let id = |what: &str| param("id", what, Some("uuid"));
+    let body = |schema: &str| json!({ "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } });
+    json!({
+        "/training-offers": {
+            "get": {
+                "summary": "Offres de formation partagée",
+                "responses": with_errors(json!({ "200": { "description": "Les offres : titre, description, publics, axes, module préalable, accord requis" } }), &[])
+            },
+            "post": {
+                "summary": "Créer une offre (formateurs, RH, administrateurs)",
+                "requestBody": body("OfferInput"),
+                "responses": with_errors(json!({ "201": { "description": "Offre créée" } }), &[("422", "Offre invalide (titre vide, public ou module inconnu)")])
+            }
+        },
+        "/sessions": {
+            "get": {
+                "summary": "Sessions à venir, avec les places libres pour l'appelant",
+                "parameters": [
+                    { "name": "offer", "in": "query", "schema": { "type": "string", "format": "uuid" } },
+                    { "name": "month", "in": "query", "schema": { "type": "string", "example": "2027-03" } },
+                    { "name": "place", "in": "query", "schema": { "type": "string" } },
+                    { "name": "mode", "in": "query", "schema": { "type": "string", "enum": ["in_person", "online"] } },
+                    { "name": "seats_left", "in": "query", "schema": { "type": "boolean" } }
+                ],
+                "responses": with_errors(json!({ "200": { "description": "Les sessions ; le lien de connexion n'apparaît que pour qui a une place ou anime" } }), &[])
+            },
+            "post": {
+                "summary": "Créer une session (formateurs, RH, administrateurs) : créneaux en heure de Paris, capacité, quotas partenaires, dates limites",
+                "requestBody": body("SessionInput"),
+                "responses": with_errors(json!({ "201": { "description": "Session créée" } }), &[("422", "Session invalide (créneau qui finit avant de commencer, heure inexistante, quota supérieur à la capacité…)")])
+            }
+        },
+        "/sessions/{id}": {
+            "get": {
+                "summary": "Une session : créneaux, lieu et accès, places, inscription de l'appelant",
+                "parameters": [id("Identifiant de la session")],
+                "responses": with_errors(json!({ "200": { "description": "La session" } }), &[])
+            },
+            "patch": {
+                "summary": "Modifier une session (ses formateurs, RH) : les champs envoyés remplacent les actuels ; un changement d'horaire ou de lieu prévient les inscrits",
+                "parameters": [id("Identifiant de la session")],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "description": "Champs de SessionInput à changer" } } } },
+                "responses": with_errors(json!({ "200": { "description": "Session modifiée ; nombre de personnes prévenues et promues" } }), &[("422", "Capacité inférieure aux places prises, quota supérieur à la capacité, champ inconnu…"), ("409", "Session annulée")])
+            }
+        },
+        "/sessions/{id}/cancellation": { "post": {
+            "summary": "Annuler une session avec son motif (ses formateurs, RH) : les inscrits sont prévenus, avec une annulation d'agenda",
+            "parameters": [id("Identifiant de la session")],
+            "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["reason"], "properties": { "reason": { "type": "string", "minLength": 5, "maxLength": 500 } } } } } },
+            "responses": with_errors(json!({ "200": { "description": "Session annulée" } }), &[("422", "Motif manquant"), ("409", "Déjà annulée")])
+        }},
+        "/sessions/{id}/enrolments": { "post": {
+            "summary": "S'inscrire, ou inscrire une personne suivie (référent partenaire, responsable, RH). Inscrire deux fois rend l'inscription existante.",
+            "parameters": [id("Identifiant de la session")],
+            "requestBody": { "required": false, "content": { "application/json": { "schema": { "type": "object", "properties": { "person": { "type": "string", "format": "uuid", "description": "Absent : soi-même" } } } } } },
+            "responses": with_errors(json!({
+                "201": { "description": "Inscription créée : {\"enrolment\": {\"id\", \"status\": \"booked\"|\"waiting\"|\"pending\", \"position\"}, \"warning\"}" },
+                "200": { "description": "Inscription déjà existante, rendue telle quelle" }
+            }), &[("409", "Inscriptions closes, session annulée ou module préalable non validé")])
+        }},
+        "/enrolments/{id}": { "delete": {
+            "summary": "Annuler une inscription : la personne jusqu'à la date limite d'annulation, ses formateurs et les RH ensuite. Une place libérée passe à la liste d'attente.",
+            "parameters": [id("Identifiant de l'inscription")],
+            "responses": with_errors(json!({ "200": { "description": "Inscription annulée" } }), &[("409", "Délai d'annulation passé, ou inscription déjà annulée")])
+        }},
+        "/enrolments/{id}/confirmation": { "post": {
+            "summary": "Confirmer une place proposée depuis la liste d'attente (la personne, pendant le délai de réservation)",
+            "parameters": [id("Identifiant de l'inscription")],
+            "responses": with_errors(json!({ "200": { "description": "Place confirmée" } }), &[("409", "Délai de confirmation passé")])
+        }},
+        "/enrolments/{id}/decision": { "post": {
+            "summary": "Accepter ou refuser une demande soumise à accord (responsable, référent partenaire, RH)",
+            "parameters": [id("Identifiant de l'inscription")],
+            "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["approve"], "properties": { "approve": { "type": "boolean" } } } } } },
+            "responses": with_errors(json!({ "200": { "description": "Décision enregistrée : place, liste d'attente ou refus" } }), &[("409", "La demande n'attend plus d'accord")])
+        }},
+        "/me/enrolments": { "get": {
+            "summary": "Mes inscriptions aux formations partagées, avec leurs sessions",
+            "responses": with_errors(json!({ "200": { "description": "Inscriptions, positions en liste d'attente, présence" } }), &[])
+        }},
+        "/sessions/{id}/attendance": {
+            "get": {
+                "summary": "Émargement d'une session (ses formateurs, RH) : inscrits et présences par créneau",
+                "parameters": [id("Identifiant de la session")],
+                "responses": with_errors(json!({ "200": { "description": "Créneaux et liste d'émargement" } }), &[])
+            },
+            "put": {
+                "summary": "Enregistrer les présences d'un créneau (ses formateurs, RH) ; présent à tous les créneaux = session suivie",
+                "parameters": [id("Identifiant de la session")],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["slot", "marks"], "properties": {
+                    "slot": { "type": "string", "format": "uuid" },
+                    "marks": { "type": "array", "items": { "type": "object", "required": ["enrolment", "status"], "properties": {
+                        "enrolment": { "type": "string", "format": "uuid" }, "status": { "type": "string", "enum": ["present", "absent", "excused"] } } } }
+                } } } } },
+                "responses": with_errors(json!({ "200": { "description": "Présences enregistrées" } }), &[("422", "Présence inconnue ou personne sans place")])
+            }
+        }
+    })
+}
+
+fn training_schemas() -> Value {
+    json!({
+        "OfferInput": { "type": "object", "required": ["title"], "properties": {
+            "title": { "type": "string", "maxLength": 200 }, "description": { "type": "string", "maxLength": 5000 },
+            "audiences": { "type": "string", "description": "Codes de publics séparés par des espaces : accueil rh social partenaire encadrement tous" },
+            "axes": { "type": "string" }, "prerequisite_module": { "type": "string" }, "completes_module": { "type": "string" },
+            "requires_approval": { "type": "boolean" }
+        }},
+        "SessionInput": { "type": "object", "required": ["offer", "mode", "capacity", "slots"], "properties": {
+            "offer": { "type": "string", "format": "uuid" },
+            "mode": { "type": "string", "enum": ["in_person", "online"] },
+            "address": { "type": "string" }, "room": { "type": "string" }, "access_info": { "type": "string" },
+            "online_link": { "type": "string", "description": "https://… ; montré seulement aux personnes qui ont une place" },
+            "capacity": { "type": "integer", "minimum": 1, "maximum": 10000 },
+            "slots": { "type": "array", "minItems": 1, "maxItems": 20, "items": { "type": "object", "required": ["date", "start", "end"], "properties": {
+                "date": { "type": "string", "format": "date" }, "start": { "type": "string", "example": "09:00" }, "end": { "type": "string", "example": "12:30" } } }, "description": "Heures de Paris" },
+            "enrol_until": { "type": "string", "format": "date" }, "cancel_until": { "type": "string", "format": "date" },
+            "quota_release": { "type": "string", "format": "date" },
+            "quotas": { "type": "array", "items": { "type": "object", "properties": { "partner": { "type": "string" }, "seats": { "type": "integer", "minimum": 1 } } } },
+            "trainers": { "type": "array", "items": { "type": "string", "format": "email" } }
+        }}
     })
 }

@@ -26,6 +26,8 @@ pub enum Kind {
     Exemption,
     ReminderSettings,
     CampaignSaved,
+    TrainingSaved,
+    TrainingCancelled,
 }
 
 impl Kind {
@@ -46,6 +48,8 @@ impl Kind {
             Kind::Exemption => "exemption",
             Kind::ReminderSettings => "reminder_settings",
             Kind::CampaignSaved => "campaign_saved",
+            Kind::TrainingSaved => "training_saved",
+            Kind::TrainingCancelled => "training_cancelled",
         }
     }
 
@@ -66,6 +70,8 @@ impl Kind {
             "exemption" => "Dispense de formation",
             "reminder_settings" => "Règles de rappel modifiées",
             "campaign_saved" => "Campagne enregistrée",
+            "training_saved" => "Formation partagée enregistrée",
+            "training_cancelled" => "Session de formation annulée",
             _ => "Autre",
         }
     }

@@ -17,12 +17,13 @@ use super::Payload;
 const WIDTH_MM: f32 = 297.0;
 const HEIGHT_MM: f32 = 210.0;
 
-struct Fonts {
-    regular: ParsedFont,
-    bold: ParsedFont,
+pub(crate) struct Fonts {
+    pub(crate) regular: ParsedFont,
+    pub(crate) bold: ParsedFont,
 }
 
-fn fonts() -> Result<&'static Fonts, String> {
+/// DejaVu Sans, parsed once.
+pub(crate) fn fonts() -> Result<&'static Fonts, String> {
     static FONTS: OnceLock<Result<Fonts, String>> = OnceLock::new();
     FONTS
         .get_or_init(|| {
@@ -39,7 +40,7 @@ fn fonts() -> Result<&'static Fonts, String> {
         .map_err(Clone::clone)
 }
 
-fn rgb(r: f32, g: f32, b: f32) -> Color {
+pub(crate) fn rgb(r: f32, g: f32, b: f32) -> Color {
     Color::Rgb(Rgb {
         r,
         g,
@@ -50,7 +51,7 @@ fn rgb(r: f32, g: f32, b: f32) -> Color {
 
 /// One absolutely placed line of text (its own text section: cursor moves are relative
 /// inside a section).
-fn line(
+pub(crate) fn line(
     ops: &mut Vec<Op>,
     font: &FontId,
     size: f32,
@@ -77,7 +78,7 @@ fn line(
     ]);
 }
 
-fn filled(ops: &mut Vec<Op>, x_mm: f32, y_mm: f32, w_mm: f32, h_mm: f32, color: Color) {
+pub(crate) fn filled(ops: &mut Vec<Op>, x_mm: f32, y_mm: f32, w_mm: f32, h_mm: f32, color: Color) {
     ops.push(Op::SetFillColor { col: color });
     ops.push(Op::DrawPolygon {
         polygon: Rect::from_xywh(
@@ -116,7 +117,7 @@ pub fn french_date(date: chrono::NaiveDate) -> String {
 }
 
 /// Wraps `text` to lines of at most `max` characters, on spaces.
-fn wrap(text: &str, max: usize) -> Vec<String> {
+pub(crate) fn wrap(text: &str, max: usize) -> Vec<String> {
     let mut lines = vec![];
     let mut current = String::new();
     for word in text.split_whitespace() {

@@ -102,8 +102,8 @@ async fn verify_api(
 
 /// A PDF download.
 pub struct PdfFile {
-    bytes: Vec<u8>,
-    name: String,
+    pub bytes: Vec<u8>,
+    pub name: String,
 }
 
 impl<'r> Responder<'r, 'static> for PdfFile {

@@ -153,14 +153,18 @@ pub enum Job {
     ObligationsSweep,
     /// Queues the day's reminder digests and campaign mails (working hours).
     RemindersSweep,
+    /// Waiting lists of shared sessions: offers past their hold lapse, freed and released
+    /// seats go to the next people.
+    TrainingsSweep,
 }
 
 impl Job {
-    pub const ALL: [Job; 4] = [
+    pub const ALL: [Job; 5] = [
         Job::OutboxDelivery,
         Job::Cleanup,
         Job::ObligationsSweep,
         Job::RemindersSweep,
+        Job::TrainingsSweep,
     ];
 
     pub fn code(self) -> &'static str {
@@ -169,6 +173,7 @@ impl Job {
             Job::Cleanup => "cleanup",
             Job::ObligationsSweep => "obligations_sweep",
             Job::RemindersSweep => "reminders_sweep",
+            Job::TrainingsSweep => "trainings_sweep",
         }
     }
 
@@ -180,6 +185,9 @@ impl Job {
                 "Obligations de formation (assignations, renouvellements, départs)"
             }
             Job::RemindersSweep => "Rappels de formation et campagnes (jours ouvrés, 8 h – 18 h)",
+            Job::TrainingsSweep => {
+                "Listes d'attente des formations partagées (places libérées, propositions expirées)"
+            }
         }
     }
 
@@ -194,6 +202,7 @@ impl Job {
                 minute: 30,
             },
             Job::ObligationsSweep => Schedule::Daily { hour: 3, minute: 0 },
+            Job::TrainingsSweep => Schedule::Every { seconds: 300 },
             Job::RemindersSweep => Schedule::WorkingHours {
                 from: 8,
                 to: 18,

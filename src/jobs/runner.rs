@@ -20,6 +20,7 @@ pub struct Runner {
     /// Certificate exports, removed by the clean-up after `export_retention_hours`.
     pub export_folder: std::path::PathBuf,
     pub export_retention_hours: i64,
+    pub training_hold_hours: i64,
     /// Module validity, for the obligations sweep.
     pub catalog: crate::catalog::Catalog,
     /// Mail templates, for the reminders sweep.
@@ -59,6 +60,7 @@ impl Runner {
             instance: rocket.state::<super::Instance>()?.0.clone(),
             export_folder: config.export_folder.clone(),
             export_retention_hours: config.export_retention_hours,
+            training_hold_hours: config.training_hold_hours,
             catalog: rocket.state::<crate::catalog::Catalog>()?.clone(),
             views: rocket.state::<crate::views::Views>()?.clone(),
         })
@@ -119,6 +121,17 @@ impl Runner {
                 crate::reminders::flow::sweep(&self.db, &ctx, now)
                     .await
                     .map(|r| r.summary())
+                    .map_err(|e| e.to_string())
+            }
+            Job::TrainingsSweep => {
+                let m = crate::trainings::flow::Mailing {
+                    views: &self.views,
+                    public_url: &self.mailer.public_url,
+                    mail_from: &self.mailer.mail_from,
+                    hold: chrono::Duration::hours(self.training_hold_hours.max(1)),
+                };
+                crate::trainings::flow::settle_all(&self.db, &m, now)
+                    .await
                     .map_err(|e| e.to_string())
             }
             Job::ObligationsSweep => {

@@ -203,6 +203,14 @@ pub async fn completions_of(db: &Db, user: Uuid) -> Result<Vec<CompletionRow>> {
     ).bind(user).fetch_all(pool).await)?)
 }
 
+/// Whether `user` has completed `slug` at least once.
+pub async fn has_completed(db: &Db, user: Uuid, slug: &str) -> Result<bool> {
+    let n: i64 = on_db!(db, pool => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM completions WHERE user_id = $1 AND module_slug = $2"
+    ).bind(user).bind(slug).fetch_one(pool).await)?;
+    Ok(n > 0)
+}
+
 /// A new attempt to record.
 pub struct NewAttempt<'a> {
     pub user: Uuid,

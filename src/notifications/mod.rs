@@ -118,6 +118,8 @@ pub enum MailKind {
     Reminder,
     /// A campaign on one of the plan's key days (with List-Unsubscribe).
     Campaign,
+    /// A shared training: booking, waiting list, change, cancellation, approval request.
+    Training,
 }
 
 impl MailKind {
@@ -127,6 +129,7 @@ impl MailKind {
             MailKind::Test => "test",
             MailKind::Reminder => "reminder",
             MailKind::Campaign => "campaign",
+            MailKind::Training => "training",
         }
     }
 
@@ -142,6 +145,7 @@ impl MailKind {
             MailKind::Test,
             MailKind::Reminder,
             MailKind::Campaign,
+            MailKind::Training,
         ]
         .into_iter()
         .find(|k| k.code() == code)
@@ -153,6 +157,7 @@ impl MailKind {
             "test" => "Essai d'envoi",
             "reminder" => "Rappel de formation",
             "campaign" => "Campagne de sensibilisation",
+            "training" => "Formation partagée",
             _ => "Autre",
         }
     }

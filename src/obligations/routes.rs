@@ -4,7 +4,6 @@
 use std::net::IpAddr;
 
 use rocket::form::{Form, FromForm};
-use rocket::http::Header;
 use rocket::response::stream::TextStream;
 use rocket::response::Redirect;
 use rocket::{get, post, routes, Route, State};
@@ -20,7 +19,7 @@ use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::ids::Id;
 use crate::people;
-use crate::views::Page;
+use crate::views::{attachment, cell, CsvDownload, Page};
 
 pub fn routes() -> Vec<Route> {
     routes![
@@ -135,25 +134,6 @@ async fn team(
     ))
 }
 
-/// A CSV download streamed as it is read: the header, then one chunk per page of rows.
-#[derive(rocket::Responder)]
-#[response(content_type = "text/csv")]
-pub struct CsvDownload<R> {
-    body: R,
-    disposition: Header<'static>,
-}
-
-/// A CSV cell: quoted, quotes doubled, and a leading formula character neutralised so a
-/// spreadsheet never runs a name as a formula.
-fn cell(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    };
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
 fn csv_line(r: &flow::ObligationView) -> String {
     let line = [
         cell(&r.person),
@@ -214,10 +194,7 @@ async fn team_csv<'r>(
     };
     Ok(CsvDownload {
         body,
-        disposition: Header::new(
-            "Content-Disposition",
-            format!("attachment; filename=\"obligations-{today}.csv\""),
-        ),
+        disposition: attachment(&format!("obligations-{today}.csv")),
     })
 }
 

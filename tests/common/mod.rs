@@ -111,6 +111,7 @@ pub fn figment(db_url: &str, courses: &str) -> Figment {
         .merge(("templates_dir", manifest_path("templates")))
         .merge(("static_dir", manifest_path("static")))
         .merge(("demo", true))
+        .merge(("demo_trainings", false))
         .merge(("secret_key", "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk="))
         .merge(("log_level", "off"))
         // Tests run the scheduled jobs themselves (`jobs::runner::Runner::run_due`, or

@@ -693,6 +693,13 @@ fn rows() -> Vec<Row> {
         ),
         r(
             "GET",
+            "/formations/attestations/<number>/pdf",
+            "/formations/attestations/RPR-0000-0000-0000-0000/pdf",
+            None,
+            [401, 404, 404, 404, 404, 404, 404, 403, 403],
+        ),
+        r(
+            "GET",
             "/formations/sessions/<id>/qr?<creneau>",
             "/formations/sessions/{session}/qr",
             None,

@@ -1076,29 +1076,42 @@ async fn qr_check_in_calendar_feed_roster_export_and_the_partner_page(app: TestA
         .unwrap()
         .unwrap();
     let db = app.database();
+    let certifier = app
+        .client
+        .rocket()
+        .state::<reperes::certificates::Certifier>()
+        .unwrap();
     // Too early, a wrong secret, someone without a seat: refused; in the window: present.
     let early = slot.starts_at - Duration::minutes(31);
-    let e = flow::check_in(db, &holder, slot.id, &slot.checkin_secret, early)
+    let e = flow::check_in(db, certifier, &holder, slot.id, &slot.checkin_secret, early)
         .await
         .unwrap_err();
     assert_eq!(e.status(), Http::Conflict);
     assert!(e.to_string().contains("30 minutes avant"), "{e}");
     let late = slot.ends_at + Duration::minutes(31);
     assert!(
-        flow::check_in(db, &holder, slot.id, &slot.checkin_secret, late)
+        flow::check_in(db, certifier, &holder, slot.id, &slot.checkin_secret, late)
             .await
             .is_err()
     );
-    let e = flow::check_in(db, &holder, slot.id, "faux", slot.starts_at)
+    let e = flow::check_in(db, certifier, &holder, slot.id, "faux", slot.starts_at)
         .await
         .unwrap_err();
     assert_eq!(e.status(), Http::NotFound);
-    let e = flow::check_in(db, &other, slot.id, &slot.checkin_secret, slot.starts_at)
-        .await
-        .unwrap_err();
+    let e = flow::check_in(
+        db,
+        certifier,
+        &other,
+        slot.id,
+        &slot.checkin_secret,
+        slot.starts_at,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.status(), Http::Forbidden);
     flow::check_in(
         db,
+        certifier,
         &holder,
         slot.id,
         &slot.checkin_secret,
@@ -1113,6 +1126,19 @@ async fn qr_check_in_calendar_feed_roster_export_and_the_partner_page(app: TestA
         first.attended_at.is_some(),
         "one slot, present: session attended"
     );
+    // The attestation de présence: issued with the attendance, verifiable by anyone.
+    let (_, number) = reperes::certificates::store::attendance_numbers(db, who[0])
+        .await
+        .unwrap()
+        .pop()
+        .expect("an attestation de présence");
+    let (status, page) = app.get(&format!("/verify/{number}")).await;
+    assert_eq!(status, Http::Ok);
+    assert!(
+        page.contains("Attestation de présence") && page.contains("Valide"),
+        "{page}"
+    );
+    assert!(page.contains("Hôtel de ville"), "{page}");
     // Through the pages, today (20 days early): the code is read, the check-in refused.
     app.login("qr0@ville.test").await;
     let path = format!("/formations/presence/{}/{}", slot.id, slot.checkin_secret);
@@ -1122,6 +1148,30 @@ async fn qr_check_in_calendar_feed_roster_export_and_the_partner_page(app: TestA
     let (status, _, page) = app.post_form(&path, "").await;
     assert_eq!(status, Http::Conflict);
     assert!(page.contains("n&#x27;est valable que"), "{page}");
+    // The holder downloads the attestation from « Mes formations ».
+    let (_, page) = app.get("/mes-formations").await;
+    assert!(
+        page.contains(&format!("/formations/attestations/{number}/pdf")),
+        "{page}"
+    );
+    let res = app
+        .client
+        .get(format!("/formations/attestations/{number}/pdf"))
+        .dispatch()
+        .await;
+    assert_eq!(res.status(), Http::Ok);
+    let pdf = res.into_bytes().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.pdf"), &pdf).unwrap();
+    let out = Command::new("pdftotext")
+        .args([dir.path().join("a.pdf").to_str().unwrap(), "-"])
+        .output()
+        .expect("pdftotext");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Attestation de présence") && text.contains(&number),
+        "{text}"
+    );
 
     // The private calendar feed: made, read by an independent parser, revoked.
     let (status, _, page) = app.post_form("/mes-formations/agenda", "").await;

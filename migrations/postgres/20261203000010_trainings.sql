@@ -115,3 +115,17 @@ CREATE TABLE calendar_feeds (
     token_hash  TEXT NOT NULL UNIQUE,
     created_at  TIMESTAMPTZ NOT NULL
 );
+
+-- Attestations de présence: issued in the transaction that records the last slot attended,
+-- frozen and signed like certificates (same key, same number space), verifiable at /verify.
+CREATE TABLE attendance_attestations (
+    id            UUID PRIMARY KEY NOT NULL,
+    number        TEXT NOT NULL UNIQUE,
+    enrolment_id  UUID NOT NULL UNIQUE REFERENCES enrolments(id),
+    user_id       UUID NOT NULL REFERENCES users(id),
+    payload       TEXT NOT NULL,
+    signature     TEXT NOT NULL,
+    key_id        TEXT NOT NULL,
+    issued_at     TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX attendance_attestations_by_user ON attendance_attestations (user_id, issued_at);

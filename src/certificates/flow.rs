@@ -73,6 +73,12 @@ pub fn unknown() -> Error {
 #[derive(Debug, Clone, Serialize)]
 pub struct PublicCertificate {
     pub number: String,
+    /// `module` (an e-learning module passed) or `presence` (a shared session attended).
+    pub kind: &'static str,
+    pub kind_label: &'static str,
+    /// For an attendance attestation: the slots attended and the place.
+    pub slots: Option<Vec<String>>,
+    pub place: Option<String>,
     pub status: Verdict,
     pub status_label: &'static str,
     pub valid: bool,
@@ -95,10 +101,18 @@ async fn row_of(db: &Db, number: &str) -> Result<store::CertificateRow> {
 
 /// Public verification of a number, checked against its signature now.
 pub async fn verify(db: &Db, certifier: &Certifier, number: &str) -> Result<PublicCertificate> {
+    let normalized = normalize_number(number).ok_or_else(unknown)?;
+    if let Some(a) = store::attendance_by_number(db, &normalized).await? {
+        return Ok(public_attendance(certifier, &a));
+    }
     let row = row_of(db, number).await?;
     let (verdict, payload) = certifier.check(&row, db::now());
     let p = payload.filter(|_| verdict != Verdict::Invalid);
     Ok(PublicCertificate {
+        kind: "module",
+        kind_label: "Attestation de formation",
+        slots: None,
+        place: None,
         status: verdict,
         status_label: verdict.label(),
         valid: verdict == Verdict::Valid,
@@ -114,6 +128,62 @@ pub async fn verify(db: &Db, certifier: &Certifier, number: &str) -> Result<Publ
         superseded_on: row.successor_issued_at,
         revoked_at: row.revoked_at,
         number: row.number,
+    })
+}
+
+/// What anyone may learn of an attestation de présence.
+fn public_attendance(certifier: &Certifier, a: &store::AttendanceRow) -> PublicCertificate {
+    let (verdict, p) = certifier.check_attendance(&a.number, &a.payload, &a.signature, &a.key_id);
+    PublicCertificate {
+        number: a.number.clone(),
+        kind: "presence",
+        kind_label: "Attestation de présence",
+        status: verdict,
+        status_label: verdict.label(),
+        valid: verdict == Verdict::Valid,
+        holder: p.as_ref().map(|p| p.holder.clone()),
+        module_title: p.as_ref().map(|p| p.training_title.clone()),
+        module_version: None,
+        completed_at: p.as_ref().map(|p| p.attended_at),
+        valid_until: None,
+        valid_until_label: None,
+        issuer: p
+            .as_ref()
+            .map(|p| format!("{} — {}", p.issuer_city, p.issuer_service)),
+        slots: p.as_ref().map(|p| p.slots.clone()),
+        place: p.as_ref().map(|p| p.place.clone()),
+        superseded_on: None,
+        revoked_at: None,
+    }
+}
+
+/// The PDF of an attestation de présence its holder (or someone who follows them) asks for.
+pub async fn attendance_pdf(
+    db: &Db,
+    certifier: &Certifier,
+    viewer: &User,
+    number: &str,
+) -> Result<Rendered> {
+    let number = normalize_number(number).ok_or_else(unknown)?;
+    let a = store::attendance_by_number(db, &number)
+        .await?
+        .ok_or_else(unknown)?;
+    if !may_see_holder(db, viewer, a.user_id).await? {
+        return Err(unknown());
+    }
+    let (verdict, payload) =
+        certifier.check_attendance(&a.number, &a.payload, &a.signature, &a.key_id);
+    let payload = payload
+        .filter(|_| verdict == Verdict::Valid)
+        .ok_or_else(|| Error::Conflict("Cette attestation n'est pas authentique.".into()))?;
+    let url = certifier.verify_url(&a.number);
+    let bytes = tokio::task::spawn_blocking(move || pdf::render_attendance(&payload, &url))
+        .await
+        .map_err(|e| Error::Internal(format!("attestation PDF: {e}")))?
+        .map_err(|e| Error::Internal(format!("attestation PDF: {e}")))?;
+    Ok(Rendered {
+        bytes,
+        name: format!("attestation-presence-{}.pdf", a.number),
     })
 }
 

@@ -90,6 +90,32 @@ impl Payload {
     }
 }
 
+/// An attestation de présence: a shared training session attended at every slot. Its own
+/// type (`kind = "presence"`), signed with the certificates' key, in their number space.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttendancePayload {
+    pub v: u8,
+    pub kind: String,
+    pub number: String,
+    pub holder: String,
+    pub training_title: String,
+    /// Each slot, in French and Paris time.
+    pub slots: Vec<String>,
+    pub place: String,
+    pub attended_at: DateTime<Utc>,
+    pub issuer_city: String,
+    pub issuer_service: String,
+}
+
+/// A signed attendance attestation, ready to store.
+#[derive(Debug, Clone)]
+pub struct SignedAttendance {
+    pub payload: AttendancePayload,
+    pub payload_json: String,
+    pub signature: String,
+    pub key_id: String,
+}
+
 /// The service's signing key.
 #[derive(Clone)]
 pub struct Signer25519 {
@@ -333,6 +359,59 @@ impl Certifier {
             key_id: self.signer.key_id(),
             payload,
             payload_json,
+        }
+    }
+
+    /// Freezes and signs an attestation de présence.
+    pub fn attendance(
+        &self,
+        holder: &str,
+        training_title: &str,
+        slots: Vec<String>,
+        place: &str,
+        attended_at: DateTime<Utc>,
+    ) -> SignedAttendance {
+        let payload = AttendancePayload {
+            v: 1,
+            kind: "presence".into(),
+            number: new_number(),
+            holder: holder.into(),
+            training_title: training_title.into(),
+            slots,
+            place: place.into(),
+            attended_at,
+            issuer_city: self.issuer_city.clone(),
+            issuer_service: self.issuer_service.clone(),
+        };
+        let payload_json = serde_json::to_string(&payload).unwrap_or_default();
+        SignedAttendance {
+            signature: self.signer.sign(&payload_json),
+            key_id: self.signer.key_id(),
+            payload,
+            payload_json,
+        }
+    }
+
+    /// The verdict on a stored attendance attestation: authentic (valid) or not; it does
+    /// not expire.
+    pub fn check_attendance(
+        &self,
+        number: &str,
+        payload_json: &str,
+        signature: &str,
+        key_id: &str,
+    ) -> (Verdict, Option<AttendancePayload>) {
+        let payload: Option<AttendancePayload> = serde_json::from_str(payload_json).ok();
+        let ok = payload
+            .as_ref()
+            .is_some_and(|p| p.number == number && p.kind == "presence")
+            && self
+                .key_for(key_id)
+                .is_some_and(|k| signature_valid(&k, payload_json, signature));
+        if ok {
+            (Verdict::Valid, payload)
+        } else {
+            (Verdict::Invalid, None)
         }
     }
 

@@ -12,6 +12,8 @@ use printpdf::{
 use qrcode::{Color as QrColor, QrCode};
 use sha2::{Digest, Sha256};
 
+use chrono::{DateTime, Utc};
+
 use super::Payload;
 
 const WIDTH_MM: f32 = 297.0;
@@ -135,10 +137,92 @@ pub(crate) fn wrap(text: &str, max: usize) -> Vec<String> {
     lines
 }
 
+/// What a signed document shows: the certificate of a module, or an attestation de
+/// présence. Both share one layout.
+struct Face<'a> {
+    doc_title: String,
+    subject: String,
+    number: &'a str,
+    issued: DateTime<Utc>,
+    issuer_city: &'a str,
+    issuer_service: &'a str,
+    heading: &'a str,
+    /// « a suivi et validé le module de formation ».
+    verb: &'a str,
+    holder: &'a str,
+    title: &'a str,
+    facts: Vec<String>,
+}
+
 /// Renders the certificate. `verify_url` goes in the QR code and under it.
 pub fn render(payload: &Payload, verify_url: &str) -> Result<Vec<u8>, String> {
+    draw(
+        &Face {
+            doc_title: format!("Attestation de formation {}", payload.number),
+            subject: format!("Module « {} »", payload.module_title),
+            number: &payload.number,
+            issued: payload.completed_at,
+            issuer_city: &payload.issuer_city,
+            issuer_service: &payload.issuer_service,
+            heading: "Attestation de formation",
+            verb: "a suivi et validé le module de formation",
+            holder: &payload.holder,
+            title: &payload.module_title,
+            facts: vec![
+                format!(
+                    "Validé le {}, avec un score de {} %",
+                    french_date(
+                        payload
+                            .completed_at
+                            .with_timezone(&chrono_tz::Europe::Paris)
+                            .date_naive()
+                    ),
+                    payload.score
+                ),
+                format!("Valable jusqu'au {}", french_date(payload.valid_until)),
+                format!("Version du module : {}", payload.module_version),
+            ],
+        },
+        verify_url,
+    )
+}
+
+/// Renders an attestation de présence (a shared session attended at every slot).
+pub fn render_attendance(
+    payload: &super::AttendancePayload,
+    verify_url: &str,
+) -> Result<Vec<u8>, String> {
+    let mut facts: Vec<String> = payload
+        .slots
+        .iter()
+        .take(3)
+        .map(|s| format!("Présent ou présente le {s}"))
+        .collect();
+    if payload.slots.len() > 3 {
+        facts.push(format!("… et {} autres créneaux", payload.slots.len() - 3));
+    }
+    facts.push(format!("Lieu : {}", payload.place));
+    draw(
+        &Face {
+            doc_title: format!("Attestation de présence {}", payload.number),
+            subject: format!("Formation « {} »", payload.training_title),
+            number: &payload.number,
+            issued: payload.attended_at,
+            issuer_city: &payload.issuer_city,
+            issuer_service: &payload.issuer_service,
+            heading: "Attestation de présence",
+            verb: "a suivi, à tous ses créneaux, la session de formation",
+            holder: &payload.holder,
+            title: &payload.training_title,
+            facts,
+        },
+        verify_url,
+    )
+}
+
+fn draw(face: &Face<'_>, verify_url: &str) -> Result<Vec<u8>, String> {
     let fonts = fonts()?;
-    let mut doc = PdfDocument::new(&format!("Attestation de formation {}", payload.number));
+    let mut doc = PdfDocument::new(&face.doc_title);
     // Fixed resource names, so that two renderings are byte for byte the same.
     let (regular, bold) = (FontId("F1".into()), FontId("F2".into()));
     for (id, font) in [(&regular, &fonts.regular), (&bold, &fonts.bold)] {
@@ -148,12 +232,12 @@ pub fn render(payload: &Payload, verify_url: &str) -> Result<Vec<u8>, String> {
         }
     }
     let info = &mut doc.metadata.info;
-    info.author = format!("{} — {}", payload.issuer_city, payload.issuer_service);
+    info.author = format!("{} — {}", face.issuer_city, face.issuer_service);
     info.creator = "Repères".into();
     info.producer = "Repères".into();
-    info.subject = format!("Module « {} »", payload.module_title);
-    info.identifier = payload.number.clone();
-    let issued = printpdf::OffsetDateTime::from_unix_timestamp(payload.completed_at.timestamp())
+    info.subject = face.subject.clone();
+    info.identifier = face.number.to_string();
+    let issued = printpdf::OffsetDateTime::from_unix_timestamp(face.issued.timestamp())
         .map_err(|e| e.to_string())?;
     info.creation_date = issued;
     info.modification_date = issued;
@@ -186,17 +270,9 @@ pub fn render(payload: &Payload, verify_url: &str) -> Result<Vec<u8>, String> {
         x,
         182.0,
         brand(),
-        &format!("{} — {}", payload.issuer_city, payload.issuer_service),
+        &format!("{} — {}", face.issuer_city, face.issuer_service),
     );
-    line(
-        &mut ops,
-        &bold,
-        30.0,
-        x,
-        158.0,
-        ink(),
-        "Attestation de formation",
-    );
+    line(&mut ops, &bold, 30.0, x, 158.0, ink(), face.heading);
     line(
         &mut ops,
         &regular,
@@ -215,40 +291,16 @@ pub fn render(payload: &Payload, verify_url: &str) -> Result<Vec<u8>, String> {
         ink(),
         "Nous attestons que",
     );
-    line(&mut ops, &bold, 24.0, x, 110.0, ink(), &payload.holder);
-    line(
-        &mut ops,
-        &regular,
-        13.0,
-        x,
-        96.0,
-        ink(),
-        "a suivi et validé le module de formation",
-    );
+    line(&mut ops, &bold, 24.0, x, 110.0, ink(), face.holder);
+    line(&mut ops, &regular, 13.0, x, 96.0, ink(), face.verb);
     let mut y = 84.0;
-    for l in wrap(&format!("« {} »", payload.module_title), 60)
-        .into_iter()
-        .take(2)
-    {
+    for l in wrap(&format!("« {} »", face.title), 60).into_iter().take(2) {
         line(&mut ops, &bold, 16.0, x, y, brand(), &l);
         y -= 8.0;
     }
-    let facts = [
-        format!(
-            "Validé le {}, avec un score de {} %",
-            french_date(
-                payload
-                    .completed_at
-                    .with_timezone(&chrono_tz::Europe::Paris)
-                    .date_naive()
-            ),
-            payload.score
-        ),
-        format!("Valable jusqu'au {}", french_date(payload.valid_until)),
-        format!("Version du module : {}", payload.module_version),
-    ];
+    let facts = &face.facts;
     let mut y = 58.0;
-    for f in &facts {
+    for f in facts {
         line(&mut ops, &regular, 12.0, x, y, ink(), f);
         y -= 7.0;
     }
@@ -259,7 +311,7 @@ pub fn render(payload: &Payload, verify_url: &str) -> Result<Vec<u8>, String> {
         x,
         27.0,
         ink(),
-        &format!("N° {}", payload.number),
+        &format!("N° {}", face.number),
     );
     line(&mut ops, &regular, 9.0, x, 20.0, muted(), "Authenticité vérifiable par toute personne, sans compte, à l'adresse indiquée sous le code.");
 
@@ -315,7 +367,7 @@ pub fn render(payload: &Payload, verify_url: &str) -> Result<Vec<u8>, String> {
         ..Default::default()
     };
     let mut bytes = doc.save(&opts, &mut Vec::new());
-    stable_id(&mut bytes, &payload.number);
+    stable_id(&mut bytes, face.number);
     Ok(bytes)
 }
 

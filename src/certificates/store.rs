@@ -148,3 +148,28 @@ pub async fn revoke(db: &Db, number: &str, by: Uuid, reason: &str, event: &Event
         Ok(true)
     })
 }
+
+/// A stored attestation de présence.
+#[derive(Debug, Clone, FromRow)]
+pub struct AttendanceRow {
+    pub number: String,
+    pub user_id: Uuid,
+    pub enrolment_id: Uuid,
+    pub payload: String,
+    pub signature: String,
+    pub key_id: String,
+}
+
+pub async fn attendance_by_number(db: &Db, number: &str) -> Result<Option<AttendanceRow>> {
+    Ok(on_db!(db, pool => sqlx::query_as(
+        "SELECT number, user_id, enrolment_id, payload, signature, key_id
+         FROM attendance_attestations WHERE number = $1")
+        .bind(number).fetch_optional(pool).await)?)
+}
+
+/// The attestation numbers of a person's enrolments.
+pub async fn attendance_numbers(db: &Db, user: Uuid) -> Result<Vec<(Uuid, String)>> {
+    Ok(on_db!(db, pool => sqlx::query_as(
+        "SELECT enrolment_id, number FROM attendance_attestations WHERE user_id = $1")
+        .bind(user).fetch_all(pool).await)?)
+}

@@ -309,6 +309,7 @@ struct MarkItem {
 #[put("/sessions/<id>/attendance", data = "<body>")]
 async fn mark(
     db: &State<Db>,
+    certifier: &State<crate::certificates::Certifier>,
     caller: ApiCaller,
     id: Id,
     body: std::result::Result<Json<MarkBody>, rocket::serde::json::Error<'_>>,
@@ -326,6 +327,6 @@ async fn mark(
         })?;
         marks.push((m.enrolment, p));
     }
-    let attended = flow::mark(db, me, id.0, body.slot, &marks).await?;
+    let attended = flow::mark(db, certifier, me, id.0, body.slot, &marks).await?;
     Ok(json!({ "marked": marks.len(), "completed_sessions": attended }))
 }

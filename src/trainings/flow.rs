@@ -18,6 +18,7 @@ use super::store::{
 use super::{paris_hour, paris_label, Mode, Presence, Seats, Status};
 use crate::audit::{Event, Kind};
 use crate::catalog::{Audience, Catalog};
+use crate::certificates::Certifier;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::notifications::{Attachment, MailKind, Outgoing};
@@ -994,6 +995,7 @@ pub async fn settle_all(db: &Db, m: &Mailing<'_>, now: DateTime<Utc>) -> Result<
 /// Records the roster of a slot (trainer of the session or HR).
 pub async fn mark(
     db: &Db,
+    certifier: &Certifier,
     by: &User,
     session: Uuid,
     slot: Uuid,
@@ -1006,8 +1008,30 @@ pub async fn mark(
     if full.session.cancelled_at.is_some() {
         return Err(Error::Conflict("Cette session est annulée.".into()));
     }
-    let attended = store::mark(db, session, slot, marks, by.id, crate::db::now()).await?;
+    let attest = attester(certifier, &full);
+    let attended = store::mark(db, session, slot, marks, by.id, crate::db::now(), &attest).await?;
     Ok(attended.len())
+}
+
+/// Signs the attestation de présence of a session.
+fn attester<'a>(
+    certifier: &'a Certifier,
+    full: &'a SessionFull,
+) -> impl Fn(&str, DateTime<Utc>) -> crate::certificates::SignedAttendance + Send + Sync + 'a {
+    move |holder, at| {
+        let slots = full
+            .slots
+            .iter()
+            .map(|s| format!("{} à {}", paris_label(s.starts_at), paris_hour(s.ends_at)))
+            .collect();
+        certifier.attendance(
+            holder,
+            &full.session.title,
+            slots,
+            &place_of(&full.session, false),
+            at,
+        )
+    }
 }
 
 // ---------------------------------------------------------------- views
@@ -1133,11 +1157,17 @@ pub async fn upcoming(db: &Db, viewer: &User, f: &SessionFilters) -> Result<Vec<
 /// A person's enrolments with their sessions (« Mes formations »).
 pub async fn mine(db: &Db, user: &User) -> Result<Vec<Value>> {
     let mut out = Vec::new();
+    let attestations = crate::certificates::store::attendance_numbers(db, user.id).await?;
     for e in store::enrolments_of_user(db, user.id).await? {
         if let Some(full) = store::session(db, e.session_id).await? {
+            let attestation = attestations
+                .iter()
+                .find(|(enrolment, _)| *enrolment == e.id)
+                .map(|(_, number)| number.clone());
             out.push(json!({
                 "enrolment": EnrolmentView::from(&e),
                 "session": session_view(&full, user, Some(&e)),
+                "attestation": attestation,
             }));
         }
     }
@@ -1315,6 +1345,7 @@ pub async fn checkin_slot(db: &Db, slot: Uuid, token: &str) -> Result<store::Che
 /// seat. Returns the session.
 pub async fn check_in(
     db: &Db,
+    certifier: &Certifier,
     user: &User,
     slot: Uuid,
     token: &str,
@@ -1341,15 +1372,19 @@ pub async fn check_in(
                 "Vous n'avez pas de place à cette session : adressez-vous au formateur ou à la formatrice.".into(),
             )
         })?;
-    store::mark(
-        db,
-        s.session_id,
-        s.id,
-        &[(e.id, Presence::Present)],
-        user.id,
-        now,
-    )
-    .await?;
+    {
+        let attest = attester(certifier, &full);
+        store::mark(
+            db,
+            s.session_id,
+            s.id,
+            &[(e.id, Presence::Present)],
+            user.id,
+            now,
+            &attest,
+        )
+        .await?;
+    }
     Ok(full)
 }
 

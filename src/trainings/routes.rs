@@ -45,6 +45,7 @@ pub fn routes() -> Vec<Route> {
         cancel_session,
         roster_csv,
         sheet,
+        attestation,
         qr,
         checkin_page,
         checkin,
@@ -333,6 +334,21 @@ async fn sheet(
     Ok(crate::certificates::routes::PdfFile { bytes, name })
 }
 
+/// The PDF of an attestation de présence (its holder, or who follows them).
+#[get("/formations/attestations/<number>/pdf")]
+async fn attestation(
+    db: &State<Db>,
+    certifier: &State<crate::certificates::Certifier>,
+    me: CurrentUser,
+    number: &str,
+) -> Result<crate::certificates::routes::PdfFile> {
+    let r = crate::certificates::flow::attendance_pdf(db, certifier, &me.0, number).await?;
+    Ok(crate::certificates::routes::PdfFile {
+        bytes: r.bytes,
+        name: r.name,
+    })
+}
+
 /// A QR code as an SVG image: one square per dark module, four modules of margin.
 fn qr_svg(text: &str) -> Result<String> {
     let code = qrcode::QrCode::new(text.as_bytes())
@@ -401,8 +417,14 @@ async fn checkin_page(db: &State<Db>, me: CurrentUser, slot: Id, token: &str) ->
 }
 
 #[post("/formations/presence/<slot>/<token>")]
-async fn checkin(db: &State<Db>, me: CurrentUser, slot: Id, token: &str) -> Result<Page> {
-    let full = flow::check_in(db, &me.0, slot.0, token, crate::db::now()).await?;
+async fn checkin(
+    db: &State<Db>,
+    certifier: &State<crate::certificates::Certifier>,
+    me: CurrentUser,
+    slot: Id,
+    token: &str,
+) -> Result<Page> {
+    let full = flow::check_in(db, certifier, &me.0, slot.0, token, crate::db::now()).await?;
     Ok(Page::new(
         "trainings/checkin",
         "Présence enregistrée",
@@ -499,6 +521,7 @@ async fn roster(db: &State<Db>, me: CurrentUser, id: Id, creneau: Option<usize>)
 #[post("/formations/sessions/<id>/emargement?<creneau>", data = "<form>")]
 async fn save_roster(
     db: &State<Db>,
+    certifier: &State<crate::certificates::Certifier>,
     me: CurrentUser,
     id: Id,
     creneau: Option<usize>,
@@ -525,7 +548,7 @@ async fn save_roster(
             .ok_or_else(|| Error::Unprocessable(format!("Présence inconnue : « {v} ».")))?;
         marks.push((enrolment, p));
     }
-    flow::mark(db, &me.0, id.0, slot.id, &marks).await?;
+    flow::mark(db, certifier, &me.0, id.0, slot.id, &marks).await?;
     Ok(Redirect::to(format!(
         "/formations/sessions/{}/emargement?creneau={n}",
         id.0

@@ -185,6 +185,11 @@ pub struct Notice<'a> {
     pub to: Option<&'a Person>,
 }
 
+/// Signs the attestation de présence of a person (by name) who attended in full at an
+/// instant.
+pub type Attest<'a> =
+    dyn Fn(&str, DateTime<Utc>) -> crate::certificates::SignedAttendance + Send + Sync + 'a;
+
 /// Builds the mail of a notice (text, HTML, calendar file).
 pub type Compose<'a> = dyn Fn(&Notice<'_>) -> Result<Outgoing> + Send + Sync + 'a;
 
@@ -1120,6 +1125,7 @@ pub async fn mark(
     marks: &[(Uuid, Presence)],
     by: Uuid,
     now: DateTime<Utc>,
+    attest: &Attest<'_>,
 ) -> Result<Vec<Uuid>> {
     Ok(on_db!(db, pool => {
         let mut tx = pool.begin_write().await?;
@@ -1148,6 +1154,22 @@ pub async fn mark(
                         updated_at = $2 WHERE id = $3 AND (attended_at IS NULL) = $1")
                 .bind(present == slots).bind(now).bind(enrolment).execute(&mut *conn).await?.rows_affected();
             if newly == 1 && present == slots {
+                // Attended in full: the attestation de présence, in this transaction.
+                let exists: Option<(String,)> = sqlx::query_as(
+                    "SELECT number FROM attendance_attestations WHERE enrolment_id = $1")
+                    .bind(enrolment).fetch_optional(&mut *conn).await?;
+                if exists.is_none() {
+                    let (user, holder): (Uuid, String) = sqlx::query_as(
+                        "SELECT u.id, u.display_name FROM enrolments e JOIN users u ON u.id = e.user_id WHERE e.id = $1")
+                        .bind(enrolment).fetch_one(&mut *conn).await?;
+                    let signed = attest(&holder, now);
+                    sqlx::query(
+                        "INSERT INTO attendance_attestations (id, number, enrolment_id, user_id, payload, signature, key_id, issued_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                        .bind(Uuid::new_v4()).bind(&signed.payload.number).bind(enrolment).bind(user)
+                        .bind(&signed.payload_json).bind(&signed.signature).bind(&signed.key_id).bind(now)
+                        .execute(&mut *conn).await?;
+                }
                 attended.push(*enrolment);
             }
         }

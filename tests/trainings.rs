@@ -29,6 +29,7 @@ on_both!(
     bad_input_is_refused_in_french_and_writes_nothing,
     pages_show_sessions_enrolments_and_rosters,
     qr_check_in_calendar_feed_roster_export_and_the_partner_page,
+    seat_holders_are_reminded_seven_days_and_one_day_before_once,
 );
 
 const LUCIE: &str = "lucie.fontaine@demo.reperes.test";
@@ -1269,4 +1270,65 @@ async fn qr_check_in_calendar_feed_roster_export_and_the_partner_page(app: TestA
         page.contains("Aïcha Diallo") && page.contains("1 prise(s) sur 2"),
         "{page}"
     );
+}
+
+async fn seat_holders_are_reminded_seven_days_and_one_day_before_once(app: TestApp) {
+    use reperes::reminders::flow as reminders;
+    let offer = offer(&app, false).await;
+    let s = session(&app, &session_input(offer, 1, 20)).await;
+    let who = people(&app, "rappel", 2, None).await;
+    race(&app, s, &[who[0]]).await;
+    race(&app, s, &[who[1]]).await; // waiting: no reminder
+    let full = store::session(app.database(), s).await.unwrap().unwrap();
+    let day = reperes::certificates::paris_today(full.session.starts_at);
+    let rocket = app.client.rocket();
+    let config = rocket.state::<reperes::config::Config>().unwrap();
+    let planned_on = |d: i64| {
+        let db = app.database().clone();
+        let catalog = catalog(&app).clone();
+        let url = config.public_url.clone();
+        async move {
+            reminders::plan(&db, &catalog, &url, day - Duration::days(d))
+                .await
+                .unwrap()
+                .into_iter()
+                .flat_map(|p| p.sessions.into_iter().map(move |l| (p.recipient, l)))
+                .collect::<Vec<_>>()
+        }
+    };
+    let week = planned_on(7).await;
+    assert_eq!(week.len(), 1, "only the seat holder");
+    assert_eq!(week[0].0, who[0]);
+    assert!(
+        week[0].1.sentence.contains("dans 7 jours"),
+        "{}",
+        week[0].1.sentence
+    );
+    assert!(planned_on(3).await.is_empty(), "nothing between the stages");
+    let eve = planned_on(1).await;
+    assert!(
+        eve[0].1.sentence.contains("(demain)"),
+        "{}",
+        eve[0].1.sentence
+    );
+    // The sweep at 09:00 seven days before queues one digest; a second sweep, nothing.
+    let views = rocket.state::<reperes::views::Views>().unwrap();
+    let ctx = reminders::Context {
+        catalog: catalog(&app),
+        views,
+        public_url: &config.public_url,
+    };
+    let nine = chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap();
+    let at = reperes::trainings::paris_instant(day - Duration::days(7), nine).unwrap();
+    let first = reminders::sweep(app.database(), &ctx, at).await.unwrap();
+    assert_eq!(first.digests, 1);
+    let again = reminders::sweep(app.database(), &ctx, at + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(again.digests, 0, "never twice");
+    let subject: String = reperes::on_db!(app.database(), pool => sqlx::query_scalar(
+        "SELECT subject FROM outbox WHERE kind = 'reminder' AND user_id = $1")
+        .bind(who[0]).fetch_one(pool).await)
+    .unwrap();
+    assert!(subject.starts_with("Formation partagée : "), "{subject}");
 }

@@ -129,3 +129,6 @@ CREATE TABLE attendance_attestations (
     issued_at     TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX attendance_attestations_by_user ON attendance_attestations (user_id, issued_at);
+
+-- Reminders of a shared session to the people holding a seat, days before (7 and 1).
+ALTER TABLE reminder_settings ADD COLUMN before_session TEXT NOT NULL DEFAULT '7 1';

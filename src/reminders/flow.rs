@@ -55,11 +55,17 @@ pub struct Planned {
     pub own: Vec<Line>,
     pub team: Vec<Line>,
     pub hr: Vec<Line>,
+    /// Shared sessions coming soon where the recipient holds a seat.
+    pub sessions: Vec<Line>,
 }
 
 impl Planned {
     fn lines(&self) -> impl Iterator<Item = &Line> {
-        self.own.iter().chain(&self.team).chain(&self.hr)
+        self.own
+            .iter()
+            .chain(&self.team)
+            .chain(&self.hr)
+            .chain(&self.sessions)
     }
 }
 
@@ -162,7 +168,48 @@ pub async fn plan(
             }
         }
     }
-    let keys: Vec<String> = candidates.iter().map(|c| c.1.clone()).collect();
+    // Shared sessions: the people holding a seat hear of it days before (7 and 1).
+    let mut session_lines: Vec<(Uuid, Line)> = Vec::new();
+    if let Some(furthest) = settings.before_session.iter().max() {
+        let from = crate::trainings::end_of_paris_day(today);
+        let to = crate::trainings::end_of_paris_day(
+            today + chrono::Duration::days(i64::from(*furthest)),
+        );
+        for b in crate::trainings::store::booked_between(db, from - chrono::Duration::days(1), to)
+            .await?
+        {
+            let day = paris_today(b.starts_at);
+            let days = (day - today).num_days();
+            if days < 1 || !settings.before_session.contains(&(days as u32)) {
+                continue;
+            }
+            let Some(person) = by_id.get(&b.user_id) else {
+                continue;
+            };
+            let line = Line {
+                person: person.display_name.clone(),
+                person_id: person.id,
+                title: b.title.clone(),
+                module: String::new(),
+                url: format!("{public_url}/formations/sessions/{}", b.session_id),
+                sentence: format!(
+                    "session partagée le {}{}",
+                    crate::trainings::paris_label(b.starts_at),
+                    if days == 1 {
+                        " (demain)".to_string()
+                    } else {
+                        format!(" (dans {days} jours)")
+                    }
+                ),
+                key: format!("session:{}:{days}:{day}>{}", b.enrolment_id, person.id),
+                obligation: Uuid::nil(),
+                open: false,
+            };
+            session_lines.push((person.id, line));
+        }
+    }
+    let mut keys: Vec<String> = candidates.iter().map(|c| c.1.clone()).collect();
+    keys.extend(session_lines.iter().map(|(_, l)| l.key.clone()));
     let done = store::logged(db, &keys).await?;
     let mut out: BTreeMap<Uuid, Planned> = BTreeMap::new();
     for (recipient, key, line, to) in candidates {
@@ -179,12 +226,33 @@ pub async fn plan(
             own: Vec::new(),
             team: Vec::new(),
             hr: Vec::new(),
+            sessions: Vec::new(),
         });
         match to {
             Recipient::Person => entry.own.push(line),
             Recipient::Manager => entry.team.push(line),
             Recipient::Hr => entry.hr.push(line),
         }
+    }
+    for (recipient, line) in session_lines {
+        if done.contains(&line.key) {
+            continue;
+        }
+        let Some(r) = by_id.get(&recipient) else {
+            continue;
+        };
+        out.entry(recipient)
+            .or_insert_with(|| Planned {
+                recipient,
+                name: r.display_name.clone(),
+                email: r.email.clone(),
+                own: Vec::new(),
+                team: Vec::new(),
+                hr: Vec::new(),
+                sessions: Vec::new(),
+            })
+            .sessions
+            .push(line);
     }
     Ok(out.into_values().collect())
 }
@@ -208,7 +276,12 @@ impl SweepReport {
 
 fn digest_mail(ctx: &Context<'_>, p: &Planned, today: NaiveDate, hr_days: u32) -> Result<Outgoing> {
     let count = p.lines().count();
-    let subject = if p.team.is_empty() && p.hr.is_empty() {
+    let subject = if p.own.is_empty() && p.team.is_empty() && p.hr.is_empty() {
+        match p.sessions.as_slice() {
+            [one] => format!("Formation partagée : {}", one.title),
+            _ => format!("Vos formations partagées à venir : {count} rappels"),
+        }
+    } else if p.team.is_empty() && p.hr.is_empty() {
         if p.own.len() == 1 {
             format!("Formation obligatoire : {}", p.own[0].title)
         } else {
@@ -226,6 +299,7 @@ fn digest_mail(ctx: &Context<'_>, p: &Planned, today: NaiveDate, hr_days: u32) -
         "own": p.own,
         "team": p.team,
         "hr": p.hr,
+        "sessions": p.sessions,
         "hr_days": hr_days,
         "team_url": format!("{}/equipe/obligations?etat=overdue", ctx.public_url),
         "hr_url": format!("{}/rh/obligations", ctx.public_url),
@@ -272,7 +346,12 @@ pub async fn sweep(db: &Db, ctx: &Context<'_>, now: DateTime<Utc>) -> Result<Swe
                 mail: digest_mail(ctx, p, today, settings.escalate_hr)?,
                 stages: p
                     .lines()
-                    .map(|l| (l.key.clone(), Some(l.obligation)))
+                    .map(|l| {
+                        (
+                            l.key.clone(),
+                            (!l.obligation.is_nil()).then_some(l.obligation),
+                        )
+                    })
                     .collect(),
             });
         }
@@ -357,6 +436,9 @@ pub struct SettingsInput {
     pub escalate_team: String,
     pub escalate_hr: String,
     pub before_expiry: String,
+    /// Empty: the default days (7 and 1).
+    #[serde(default)]
+    pub before_session: String,
 }
 
 impl SettingsInput {
@@ -369,6 +451,7 @@ impl SettingsInput {
             escalate_team: s.escalate_team.to_string(),
             escalate_hr: s.escalate_hr.to_string(),
             before_expiry: days(&s.before_expiry),
+            before_session: days(&s.before_session),
         }
     }
 }
@@ -390,6 +473,11 @@ pub async fn save_settings(
     };
     let before_due = days("Avant l'échéance", &input.before_due);
     let before_expiry = days("Avant la fin de validité", &input.before_expiry);
+    let before_session = if input.before_session.trim().is_empty() {
+        Settings::default().before_session
+    } else {
+        days("Avant une session partagée", &input.before_session)
+    };
     let mut number = |label: &str, text: &str| match text.trim().parse::<u32>() {
         Ok(n) if (1..=365).contains(&n) => n,
         _ => {
@@ -407,6 +495,7 @@ pub async fn save_settings(
         escalate_team: number("Alerte à l'encadrement", &input.escalate_team),
         escalate_hr: number("Alerte aux RH", &input.escalate_hr),
         before_expiry,
+        before_session,
     };
     if problems.is_empty() && s.escalate_hr < s.escalate_team {
         problems.push(
@@ -419,13 +508,14 @@ pub async fn save_settings(
     }
     let event = Event::by(Some(by), Kind::ReminderSettings, "rappels")
         .details(format!(
-            "avant l'échéance {:?}, retard {}+{}, encadrement {}, RH {}, fin de validité {:?}",
+            "avant l'échéance {:?}, retard {}+{}, encadrement {}, RH {}, fin de validité {:?}, sessions {:?}",
             s.before_due,
             s.overdue_first,
             s.overdue_every,
             s.escalate_team,
             s.escalate_hr,
-            s.before_expiry
+            s.before_expiry,
+            s.before_session
         ))
         .client(client);
     store::save_settings(db, &s, by.id, db::now(), &event).await?;

@@ -33,6 +33,8 @@ pub struct Settings {
     pub escalate_hr: u32,
     /// Days before a certificate's end of validity (60, 30, 7).
     pub before_expiry: Vec<u32>,
+    /// Days before a shared session, to the people holding a seat (7 and 1).
+    pub before_session: Vec<u32>,
 }
 
 impl Default for Settings {
@@ -44,6 +46,7 @@ impl Default for Settings {
             escalate_team: 14,
             escalate_hr: 30,
             before_expiry: vec![60, 30, 7],
+            before_session: vec![7, 1],
         }
     }
 }

@@ -117,6 +117,7 @@ struct SettingsForm<'r> {
     escalate_team: &'r str,
     escalate_hr: &'r str,
     before_expiry: &'r str,
+    before_session: Option<&'r str>,
 }
 
 #[post("/rh/rappels/reglages", data = "<form>")]
@@ -136,6 +137,7 @@ async fn save_settings(
         escalate_team: form.escalate_team.into(),
         escalate_hr: form.escalate_hr.into(),
         before_expiry: form.before_expiry.into(),
+        before_session: form.before_session.unwrap_or("").into(),
     };
     match flow::save_settings(db, &hr.0, &input, ip).await {
         Ok(_) => Ok(Ok(Redirect::to("/rh/rappels"))),

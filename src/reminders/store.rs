@@ -30,20 +30,22 @@ fn days_of(text: &str) -> Vec<u32> {
 
 /// The reminder rules: the saved ones, or the defaults.
 pub async fn settings(db: &Db) -> Result<Settings> {
-    let row: Option<(String, i64, i64, i64, i64, String)> = on_db!(db, pool => sqlx::query_as(
-        "SELECT before_due, overdue_first, overdue_every, escalate_team, escalate_hr, before_expiry
+    let row: Option<(String, i64, i64, i64, i64, String, String)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT before_due, overdue_first, overdue_every, escalate_team, escalate_hr, before_expiry,
+                before_session
          FROM reminder_settings WHERE id = 1"
     ).fetch_optional(pool).await)?;
     let n = |x: i64| u32::try_from(x).unwrap_or(1);
     Ok(match row {
         None => Settings::default(),
-        Some((due, first, every, manager, hr, expiry)) => Settings {
+        Some((due, first, every, manager, hr, expiry, session)) => Settings {
             before_due: days_of(&due),
             overdue_first: n(first),
             overdue_every: n(every),
             escalate_team: n(manager),
             escalate_hr: n(hr),
             before_expiry: days_of(&expiry),
+            before_session: days_of(&session),
         },
     })
 }
@@ -61,13 +63,14 @@ pub async fn save_settings(
         let conn = tx.conn();
         sqlx::query(
             "INSERT INTO reminder_settings (id, before_due, overdue_first, overdue_every, escalate_team,
-                                            escalate_hr, before_expiry, updated_at, updated_by)
-             VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8)
+                                            escalate_hr, before_expiry, updated_at, updated_by, before_session)
+             VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (id) DO UPDATE SET before_due = $1, overdue_first = $2, overdue_every = $3,
-                 escalate_team = $4, escalate_hr = $5, before_expiry = $6, updated_at = $7, updated_by = $8"
+                 escalate_team = $4, escalate_hr = $5, before_expiry = $6, updated_at = $7, updated_by = $8,
+                 before_session = $9"
         ).bind(days_text(&s.before_due)).bind(i64::from(s.overdue_first)).bind(i64::from(s.overdue_every))
             .bind(i64::from(s.escalate_team)).bind(i64::from(s.escalate_hr)).bind(days_text(&s.before_expiry))
-            .bind(now).bind(by)
+            .bind(now).bind(by).bind(days_text(&s.before_session))
             .execute(&mut *conn).await?;
         crate::audit::store::insert_event!(conn, event, now)?;
         tx.commit().await?;

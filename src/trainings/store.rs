@@ -1240,3 +1240,28 @@ pub async fn feed_owner(db: &Db, hash: &str) -> Result<Option<Uuid>> {
         .bind(hash).fetch_optional(pool).await)?,
     )
 }
+
+/// A seat held in a session starting in a window (for the reminders).
+#[derive(Debug, Clone, FromRow)]
+pub struct Booked {
+    pub enrolment_id: Uuid,
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    pub title: String,
+    pub starts_at: DateTime<Utc>,
+}
+
+/// Seats booked in sessions (not cancelled) starting between `from` and `to`.
+pub async fn booked_between(
+    db: &Db,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Booked>> {
+    Ok(on_db!(db, pool => sqlx::query_as(
+        "SELECT e.id AS enrolment_id, e.user_id, s.id AS session_id, o.title, s.starts_at
+         FROM enrolments e JOIN training_sessions s ON s.id = e.session_id
+         JOIN training_offers o ON o.id = s.offer_id
+         WHERE e.status = 'booked' AND s.cancelled_at IS NULL AND s.starts_at > $1 AND s.starts_at <= $2
+         ORDER BY s.starts_at, e.id")
+        .bind(from).bind(to).fetch_all(pool).await)?)
+}

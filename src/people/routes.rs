@@ -181,6 +181,7 @@ async fn person_page(
             "can_set_role": me.0.role.is_admin(),
             "can_revoke": me.0.role.is_hr(),
             "certificates": crate::certificates::flow::entries(db, certifier, user.id).await?,
+            "trainings": crate::trainings::flow::record_of(db, user.id).await?,
             "roles": roles,
         }),
     ))

@@ -1551,3 +1551,34 @@ pub async fn sign_in_sheet(
         .format("%Y-%m-%d");
     Ok((pdf, format!("emargement-{day}-creneau-{}.pdf", n.max(1))))
 }
+
+/// A person's shared trainings with their attendance, for the people who follow them
+/// (the person page: manager, partner referent, HR; the caller checks the scope).
+pub async fn record_of(db: &Db, user: Uuid) -> Result<Vec<Value>> {
+    let marks = store::marks_of_user(db, user).await?;
+    let mut out = Vec::new();
+    for e in store::enrolments_of_user(db, user).await? {
+        let Some(full) = store::session(db, e.session_id).await? else {
+            continue;
+        };
+        let count = |p: Presence| {
+            marks
+                .iter()
+                .filter(|(id, m, _)| *id == e.id && m == p.code())
+                .map(|(_, _, n)| *n)
+                .sum::<i64>()
+        };
+        out.push(json!({
+            "session": full.session.id,
+            "title": full.session.title,
+            "when": paris_label(full.session.starts_at),
+            "cancelled": full.session.cancelled_at.is_some(),
+            "status_label": e.status.label(),
+            "slots": full.slots.len(),
+            "present": count(Presence::Present),
+            "absent": count(Presence::Absent),
+            "excused": count(Presence::Excused),
+        }));
+    }
+    Ok(out)
+}

@@ -1265,3 +1265,12 @@ pub async fn booked_between(
          ORDER BY s.starts_at, e.id")
         .bind(from).bind(to).fetch_all(pool).await)?)
 }
+
+/// Attendance marks per enrolment of a person: (enrolment, mark, count).
+pub async fn marks_of_user(db: &Db, user: Uuid) -> Result<Vec<(Uuid, String, i64)>> {
+    Ok(on_db!(db, pool => sqlx::query_as(
+        "SELECT a.enrolment_id, a.status, COUNT(*) FROM attendance a
+         JOIN enrolments e ON e.id = a.enrolment_id
+         WHERE e.user_id = $1 GROUP BY a.enrolment_id, a.status")
+        .bind(user).fetch_all(pool).await)?)
+}

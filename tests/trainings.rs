@@ -1026,6 +1026,21 @@ async fn pages_show_sessions_enrolments_and_rosters(app: TestApp) {
         page.contains("Aucune session à venir"),
         "the only session is full"
     );
+    let month = day_in(20)[..7].to_string();
+    for (query, shown) in [
+        ("modalite=online".to_string(), false),
+        ("modalite=in_person".to_string(), true),
+        ("lieu=stanislas".to_string(), true),
+        ("lieu=gare".to_string(), false),
+        (format!("mois={month}"), true),
+        ("mois=1999-01".to_string(), false),
+        (format!("offre={offer}"), true),
+    ] {
+        let (_, page) = app.get(&format!("/formations?{query}")).await;
+        assert_eq!(page.contains("/formations/sessions/"), shown, "{query}");
+    }
+    let (_, api) = app.get_json("/api/v1/sessions?mode=in_person").await;
+    assert_eq!(api["sessions"].as_array().unwrap().len(), 1);
     app.logout().await;
     app.login(SOPHIE).await;
     let (_, _, page) = app

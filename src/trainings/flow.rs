@@ -1112,37 +1112,32 @@ pub struct SessionFilters {
     pub seats_left: bool,
 }
 
-/// Upcoming sessions matching `f`, as the viewer sees them.
+/// Upcoming sessions matching `f`, as the viewer sees them (the first 500): a fixed number
+/// of queries whatever the number of sessions.
 pub async fn upcoming(db: &Db, viewer: &User, f: &SessionFilters) -> Result<Vec<Value>> {
     let now = crate::db::now();
-    let mut out = Vec::new();
-    for row in store::sessions_from(db, now, 500).await? {
-        if !f.offer.is_empty() && row.offer_id.to_string() != f.offer {
-            continue;
-        }
-        let local = row.starts_at.with_timezone(&chrono_tz::Europe::Paris);
-        if !f.month.is_empty() && local.format("%Y-%m").to_string() != f.month {
-            continue;
-        }
-        if !f.mode.is_empty() && row.mode.code() != f.mode {
-            continue;
-        }
-        if !f.place.is_empty() {
-            let hay = format!(
+    let rows: Vec<SessionRow> = store::sessions_from(db, now, 500)
+        .await?
+        .into_iter()
+        .filter(|row| {
+            let local = row.starts_at.with_timezone(&chrono_tz::Europe::Paris);
+            let place = format!(
                 "{} {}",
                 row.address.as_deref().unwrap_or(""),
                 row.room.as_deref().unwrap_or("")
             )
             .to_lowercase();
-            if !hay.contains(&f.place.to_lowercase()) {
-                continue;
-            }
-        }
-        let Some(full) = store::session(db, row.id).await? else {
-            continue;
-        };
-        let mine = store::enrolment_of(db, row.id, viewer.id).await?;
-        let view = session_view(&full, viewer, mine.as_ref());
+            (f.offer.is_empty() || row.offer_id.to_string() == f.offer)
+                && (f.month.is_empty() || local.format("%Y-%m").to_string() == f.month)
+                && (f.mode.is_empty() || row.mode.code() == f.mode)
+                && (f.place.is_empty() || place.contains(&f.place.to_lowercase()))
+        })
+        .collect();
+    let mine = store::enrolments_of_user(db, viewer.id).await?;
+    let mut out = Vec::new();
+    for full in store::complete(db, rows).await? {
+        let my = mine.iter().find(|e| e.session_id == full.session.id);
+        let view = session_view(&full, viewer, my);
         if f.seats_left
             && (view["seats_left"].as_i64().unwrap_or(0) == 0
                 || full.session.cancelled_at.is_some())
@@ -1437,25 +1432,31 @@ pub async fn partner_view(db: &Db, referent: &User) -> Result<Value> {
             "Votre compte n'est rattaché à aucune structure partenaire.".into(),
         ));
     };
+    // One read per session, however many of its staff are enrolled in it.
+    let mut sessions: std::collections::HashMap<Uuid, Value> = std::collections::HashMap::new();
     let mut enrolments = Vec::new();
     for e in store::enrolments_of_partner(db, partner).await? {
-        if let Some(full) = store::session(db, e.session_id).await? {
-            enrolments.push(json!({
-                "enrolment": EnrolmentView::from(&e),
-                "session": { "id": full.session.id, "title": full.session.title, "when": paris_label(full.session.starts_at) },
-            }));
+        if let std::collections::hash_map::Entry::Vacant(slot) = sessions.entry(e.session_id) {
+            if let Some(full) = store::session(db, e.session_id).await? {
+                slot.insert(
+                    json!({ "id": full.session.id, "title": full.session.title, "when": paris_label(full.session.starts_at) }),
+                );
+            }
+        }
+        if let Some(session) = sessions.get(&e.session_id) {
+            enrolments.push(json!({ "enrolment": EnrolmentView::from(&e), "session": session }));
         }
     }
+    let upcoming = store::sessions_from(db, crate::db::now(), 500).await?;
     let mut quotas = Vec::new();
-    for s in store::sessions_from(db, crate::db::now(), 500).await? {
-        if let Some(full) = store::session(db, s.id).await? {
-            if let Some(q) = full.quotas.iter().find(|q| q.partner_id == partner) {
-                quotas.push(json!({
-                    "session": s.id, "title": s.title, "when": paris_label(s.starts_at),
-                    "seats": q.seats, "used": q.used,
-                    "release": s.quota_release_at.map(paris_label),
-                }));
-            }
+    for full in store::complete(db, upcoming).await? {
+        let s = &full.session;
+        if let Some(q) = full.quotas.iter().find(|q| q.partner_id == partner) {
+            quotas.push(json!({
+                "session": s.id, "title": s.title, "when": paris_label(s.starts_at),
+                "seats": q.seats, "used": q.used,
+                "release": s.quota_release_at.map(paris_label),
+            }));
         }
     }
     Ok(json!({ "enrolments": enrolments, "quotas": quotas }))

@@ -278,6 +278,84 @@ pub async fn session(db: &Db, id: Uuid) -> Result<Option<SessionFull>> {
     }))
 }
 
+/// The sessions of `rows` with their slots, trainers and quotas, read in three queries
+/// whatever their number (lists of sessions).
+pub async fn complete(db: &Db, rows: Vec<SessionRow>) -> Result<Vec<SessionFull>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut args = Vec::new();
+    let list: Vec<String> = rows
+        .iter()
+        .map(|r| crate::db::push_arg(&mut args, crate::db::Arg::Id(r.id)))
+        .collect();
+    let list = list.join(", ");
+    let slots_sql = format!(
+        "SELECT session_id, id, starts_at, ends_at FROM session_slots WHERE session_id IN ({list})
+         ORDER BY starts_at, id"
+    );
+    let trainers_sql = format!(
+        "SELECT t.session_id, u.id, u.email, u.display_name FROM session_trainers t
+         JOIN users u ON u.id = t.user_id WHERE t.session_id IN ({list}) ORDER BY u.display_name"
+    );
+    let quotas_sql = format!(
+        "SELECT q.session_id, q.partner_id, p.name AS partner, q.seats,
+                (SELECT COUNT(*) FROM enrolments e WHERE e.session_id = q.session_id
+                    AND e.quota_partner_id = q.partner_id AND e.status IN ('booked', 'offered')) AS used
+         FROM session_quotas q JOIN partners p ON p.id = q.partner_id
+         WHERE q.session_id IN ({list}) ORDER BY p.name"
+    );
+    type SlotOf = (Uuid, Uuid, DateTime<Utc>, DateTime<Utc>);
+    type TrainerOf = (Uuid, Uuid, String, String);
+    type QuotaOf = (Uuid, Uuid, String, i64, i64);
+    let (slots, trainers, quotas): (Vec<SlotOf>, Vec<TrainerOf>, Vec<QuotaOf>) = on_db!(db, pool => {
+        let slots = crate::bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(slots_sql.as_str())), &args)
+            .fetch_all(pool).await?;
+        let trainers = crate::bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(trainers_sql.as_str())), &args)
+            .fetch_all(pool).await?;
+        let quotas = crate::bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(quotas_sql.as_str())), &args)
+            .fetch_all(pool).await?;
+        (slots, trainers, quotas)
+    });
+    Ok(rows
+        .into_iter()
+        .map(|session| {
+            let id = session.id;
+            SessionFull {
+                slots: slots
+                    .iter()
+                    .filter(|s| s.0 == id)
+                    .map(|s| SlotRow {
+                        id: s.1,
+                        starts_at: s.2,
+                        ends_at: s.3,
+                    })
+                    .collect(),
+                trainers: trainers
+                    .iter()
+                    .filter(|t| t.0 == id)
+                    .map(|t| Person {
+                        id: t.1,
+                        email: t.2.clone(),
+                        display_name: t.3.clone(),
+                    })
+                    .collect(),
+                quotas: quotas
+                    .iter()
+                    .filter(|q| q.0 == id)
+                    .map(|q| QuotaRow {
+                        partner_id: q.1,
+                        partner: q.2.clone(),
+                        seats: q.3,
+                        used: q.4,
+                    })
+                    .collect(),
+                session,
+            }
+        })
+        .collect())
+}
+
 pub async fn enrolment(db: &Db, id: Uuid) -> Result<Option<EnrolmentRow>> {
     let sql = format!("{ENROLMENT_SELECT} WHERE e.id = $1");
     Ok(

@@ -24,6 +24,7 @@ on_both!(
     a_freed_seat_is_offered_held_then_passed_on,
     approval_requests_wait_for_the_manager_and_keep_their_order,
     attendance_at_every_slot_completes_the_session,
+    attending_a_session_that_completes_a_module_meets_its_obligation,
     invitations_are_valid_icalendar_with_stable_uids_and_sequences,
     the_api_answers_with_its_shapes_and_enrolling_twice_is_idempotent,
     bad_input_is_refused_in_french_and_writes_nothing,
@@ -1099,24 +1100,47 @@ async fn qr_check_in_calendar_feed_roster_export_and_the_partner_page(app: TestA
         .unwrap();
     // Too early, a wrong secret, someone without a seat: refused; in the window: present.
     let early = slot.starts_at - Duration::minutes(31);
-    let e = flow::check_in(db, certifier, &holder, slot.id, &slot.checkin_secret, early)
-        .await
-        .unwrap_err();
+    let e = flow::check_in(
+        db,
+        certifier,
+        catalog(&app),
+        &holder,
+        slot.id,
+        &slot.checkin_secret,
+        early,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.status(), Http::Conflict);
     assert!(e.to_string().contains("30 minutes avant"), "{e}");
     let late = slot.ends_at + Duration::minutes(31);
-    assert!(
-        flow::check_in(db, certifier, &holder, slot.id, &slot.checkin_secret, late)
-            .await
-            .is_err()
-    );
-    let e = flow::check_in(db, certifier, &holder, slot.id, "faux", slot.starts_at)
-        .await
-        .unwrap_err();
+    assert!(flow::check_in(
+        db,
+        certifier,
+        catalog(&app),
+        &holder,
+        slot.id,
+        &slot.checkin_secret,
+        late
+    )
+    .await
+    .is_err());
+    let e = flow::check_in(
+        db,
+        certifier,
+        catalog(&app),
+        &holder,
+        slot.id,
+        "faux",
+        slot.starts_at,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.status(), Http::NotFound);
     let e = flow::check_in(
         db,
         certifier,
+        catalog(&app),
         &other,
         slot.id,
         &slot.checkin_secret,
@@ -1128,6 +1152,7 @@ async fn qr_check_in_calendar_feed_roster_export_and_the_partner_page(app: TestA
     flow::check_in(
         db,
         certifier,
+        catalog(&app),
         &holder,
         slot.id,
         &slot.checkin_secret,
@@ -1346,4 +1371,72 @@ async fn seat_holders_are_reminded_seven_days_and_one_day_before_once(app: TestA
         .bind(who[0]).fetch_one(pool).await)
     .unwrap();
     assert!(subject.starts_with("Formation partagée : "), "{subject}");
+}
+
+async fn attending_a_session_that_completes_a_module_meets_its_obligation(app: TestApp) {
+    let unit = "Ville de Nancy/Direction de la citoyenneté/Accueil et état civil";
+    let email = person_in_unit(&app, "ines.moreau@ville.test", "Inès Moreau", unit).await;
+    let now = reperes::db::now();
+    save_unit_rule(&app, unit, 30, now).await;
+    apply_rules(&app, now).await;
+    let ines = user(&app, &email).await;
+    let lucie = user(&app, LUCIE).await;
+    let offer = flow::save_offer(
+        app.database(),
+        catalog(&app),
+        &lucie,
+        None,
+        &flow::OfferInput {
+            title: "Accueillir sans discriminer, en groupe".into(),
+            audiences: "tous".into(),
+            completes_module: "base".into(),
+            ..flow::OfferInput::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let s = session(&app, &session_input(offer, 5, 20)).await;
+    let e = race(&app, s, &[ines.id]).await.remove(0).enrolment.id;
+    let full = store::session(app.database(), s).await.unwrap().unwrap();
+    let certifier = app
+        .client
+        .rocket()
+        .state::<reperes::certificates::Certifier>()
+        .unwrap();
+    let state_of = || async {
+        let q = reperes::obligations::store::ListQuery {
+            user: Some(ines.id),
+            ..Default::default()
+        };
+        let (rows, _) = reperes::obligations::store::list(
+            app.database(),
+            Uuid::nil(),
+            &reperes::people::Visibility::All,
+            &q,
+            reperes::certificates::paris_today(reperes::db::now()),
+            10,
+            0,
+        )
+        .await
+        .unwrap();
+        rows[0].state
+    };
+    assert_ne!(state_of().await, reperes::obligations::State::Completed);
+    flow::mark(
+        app.database(),
+        certifier,
+        catalog(&app),
+        &lucie,
+        s,
+        full.slots[0].id,
+        &[(e, reperes::trainings::Presence::Present)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        state_of().await,
+        reperes::obligations::State::Completed,
+        "the obligation of the linked module is met by the attendance"
+    );
 }

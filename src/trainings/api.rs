@@ -310,6 +310,7 @@ struct MarkItem {
 async fn mark(
     db: &State<Db>,
     certifier: &State<crate::certificates::Certifier>,
+    catalog: &State<Catalog>,
     caller: ApiCaller,
     id: Id,
     body: std::result::Result<Json<MarkBody>, rocket::serde::json::Error<'_>>,
@@ -327,6 +328,6 @@ async fn mark(
         })?;
         marks.push((m.enrolment, p));
     }
-    let attended = flow::mark(db, certifier, me, id.0, body.slot, &marks).await?;
+    let attended = flow::mark(db, certifier, catalog, me, id.0, body.slot, &marks).await?;
     Ok(json!({ "marked": marks.len(), "completed_sessions": attended }))
 }

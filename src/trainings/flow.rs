@@ -996,6 +996,7 @@ pub async fn settle_all(db: &Db, m: &Mailing<'_>, now: DateTime<Utc>) -> Result<
 pub async fn mark(
     db: &Db,
     certifier: &Certifier,
+    catalog: &Catalog,
     by: &User,
     session: Uuid,
     slot: Uuid,
@@ -1009,8 +1010,26 @@ pub async fn mark(
         return Err(Error::Conflict("Cette session est annulée.".into()));
     }
     let attest = attester(certifier, &full);
-    let attended = store::mark(db, session, slot, marks, by.id, crate::db::now(), &attest).await?;
+    let now = crate::db::now();
+    let completes = completes(catalog, &full, now);
+    let completes = completes.as_ref().map(|(m, d)| (m.as_str(), *d));
+    let attended = store::mark(db, session, slot, marks, by.id, now, &attest, completes).await?;
     Ok(attended.len())
+}
+
+/// The module an offer completes by attendance, and until when it then counts (the
+/// module's validity, from the day attended).
+fn completes(
+    catalog: &Catalog,
+    full: &SessionFull,
+    now: DateTime<Utc>,
+) -> Option<(String, chrono::NaiveDate)> {
+    let slug = full.session.completes_module.as_ref()?;
+    let months = catalog.get(slug).map(|m| m.validity_months).unwrap_or(12);
+    Some((
+        slug.clone(),
+        crate::certificates::paris_today(crate::learning::valid_until(now, months)),
+    ))
 }
 
 /// Signs the attestation de présence of a session.
@@ -1341,6 +1360,7 @@ pub async fn checkin_slot(db: &Db, slot: Uuid, token: &str) -> Result<store::Che
 pub async fn check_in(
     db: &Db,
     certifier: &Certifier,
+    catalog: &Catalog,
     user: &User,
     slot: Uuid,
     token: &str,
@@ -1369,6 +1389,7 @@ pub async fn check_in(
         })?;
     {
         let attest = attester(certifier, &full);
+        let completes = completes(catalog, &full, now);
         store::mark(
             db,
             s.session_id,
@@ -1377,6 +1398,7 @@ pub async fn check_in(
             user.id,
             now,
             &attest,
+            completes.as_ref().map(|(m, d)| (m.as_str(), *d)),
         )
         .await?;
     }

@@ -420,11 +420,21 @@ async fn checkin_page(db: &State<Db>, me: CurrentUser, slot: Id, token: &str) ->
 async fn checkin(
     db: &State<Db>,
     certifier: &State<crate::certificates::Certifier>,
+    catalog: &State<Catalog>,
     me: CurrentUser,
     slot: Id,
     token: &str,
 ) -> Result<Page> {
-    let full = flow::check_in(db, certifier, &me.0, slot.0, token, crate::db::now()).await?;
+    let full = flow::check_in(
+        db,
+        certifier,
+        catalog,
+        &me.0,
+        slot.0,
+        token,
+        crate::db::now(),
+    )
+    .await?;
     Ok(Page::new(
         "trainings/checkin",
         "Présence enregistrée",
@@ -522,6 +532,7 @@ async fn roster(db: &State<Db>, me: CurrentUser, id: Id, creneau: Option<usize>)
 async fn save_roster(
     db: &State<Db>,
     certifier: &State<crate::certificates::Certifier>,
+    catalog: &State<Catalog>,
     me: CurrentUser,
     id: Id,
     creneau: Option<usize>,
@@ -548,7 +559,7 @@ async fn save_roster(
             .ok_or_else(|| Error::Unprocessable(format!("Présence inconnue : « {v} ».")))?;
         marks.push((enrolment, p));
     }
-    flow::mark(db, certifier, &me.0, id.0, slot.id, &marks).await?;
+    flow::mark(db, certifier, catalog, &me.0, id.0, slot.id, &marks).await?;
     Ok(Redirect::to(format!(
         "/formations/sessions/{}/emargement?creneau={n}",
         id.0

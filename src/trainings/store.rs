@@ -1196,6 +1196,7 @@ pub async fn settle(
 
 /// Records the marks of a slot and, for each person present at every slot, the attendance
 /// of the whole session. Returns the enrolments that became attended.
+#[allow(clippy::too_many_arguments)] // the marks, who and when, and what attending in full gives
 pub async fn mark(
     db: &Db,
     session: Uuid,
@@ -1204,6 +1205,7 @@ pub async fn mark(
     by: Uuid,
     now: DateTime<Utc>,
     attest: &Attest<'_>,
+    completes: Option<(&str, chrono::NaiveDate)>,
 ) -> Result<Vec<Uuid>> {
     Ok(on_db!(db, pool => {
         let mut tx = pool.begin_write().await?;
@@ -1247,6 +1249,13 @@ pub async fn mark(
                         .bind(Uuid::new_v4()).bind(&signed.payload.number).bind(enrolment).bind(user)
                         .bind(&signed.payload_json).bind(&signed.signature).bind(&signed.key_id).bind(now)
                         .execute(&mut *conn).await?;
+                    // The offer's linked module counts as completed for mandatory training:
+                    // the person's open obligation cycle of that module is met here.
+                    if let Some((module, valid_until)) = completes {
+                        crate::obligations::store::complete_open_cycle!(
+                            conn, user, module, None::<Uuid>, now, valid_until
+                        )?;
+                    }
                 }
                 attended.push(*enrolment);
             }

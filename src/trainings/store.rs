@@ -603,6 +603,28 @@ macro_rules! enrolment_in {
     }};
 }
 
+/// Locks the session of an enrolment and reads both again under the lock (a change racing
+/// with this one is seen done): `(SessionFull, EnrolmentRow)`, or a 404 returned.
+macro_rules! locked_enrolment {
+    ($conn:expr, $lock:expr, $session:expr, $enrolment:expr) => {{
+        let Some(full) = locked_session!($conn, $lock, $session) else {
+            return Err(Error::NotFound("Cette session n'existe pas.".into()));
+        };
+        let Some(e) = enrolment_in!($conn, "e.id = $1", $enrolment) else {
+            return Err(Error::NotFound("Cette inscription n'existe pas.".into()));
+        };
+        (full, e)
+    }};
+}
+
+/// The session of an enrolment, before locking it; 404 for an unknown enrolment.
+async fn session_of(db: &Db, enrolment: Uuid) -> Result<Uuid> {
+    self::enrolment(db, enrolment)
+        .await?
+        .map(|e| e.session_id)
+        .ok_or_else(|| Error::NotFound("Cette inscription n'existe pas.".into()))
+}
+
 /// Queues the mail of a notice.
 macro_rules! notify {
     ($conn:expr, $compose:expr, $kind:expr, $enrolment:expr, $session:expr, $now:expr) => {{
@@ -1003,18 +1025,11 @@ pub async fn decide(
     compose: &Compose<'_>,
 ) -> Result<EnrolmentRow> {
     let lock = lock_suffix(db);
-    let Some(current) = self::enrolment(db, enrolment).await? else {
-        return Err(Error::NotFound("Cette inscription n'existe pas.".into()));
-    };
+    let session = session_of(db, enrolment).await?;
     Ok(on_db!(db, pool => {
         let mut tx = pool.begin_write().await?;
         let conn = tx.conn();
-        let Some(full) = locked_session!(conn, lock, current.session_id) else {
-            return Err(Error::NotFound("Cette session n'existe pas.".into()));
-        };
-        let Some(e) = enrolment_in!(conn, "e.id = $1", enrolment) else {
-            return Err(Error::NotFound("Cette inscription n'existe pas.".into()));
-        };
+        let (full, e) = locked_enrolment!(conn, lock, session, enrolment);
         if e.status != Status::Pending {
             return Err(Error::Conflict(format!("Cette demande n'attend plus d'accord ({}).", e.status.label())));
         }
@@ -1073,19 +1088,12 @@ pub async fn cancel(
 ) -> Result<EnrolmentRow> {
     let lock = lock_suffix(db);
     let now = c.now;
-    let Some(current) = self::enrolment(db, c.enrolment).await? else {
-        return Err(Error::NotFound("Cette inscription n'existe pas.".into()));
-    };
+    let session = session_of(db, c.enrolment).await?;
     Ok(on_db!(db, pool => {
         let mut tx = pool.begin_write().await?;
         let conn = tx.conn();
-        let Some(full) = locked_session!(conn, lock, current.session_id) else {
-            return Err(Error::NotFound("Cette session n'existe pas.".into()));
-        };
         // Read again under the lock: a cancellation racing with this one sees it done.
-        let Some(mut e) = enrolment_in!(conn, "e.id = $1", c.enrolment) else {
-            return Err(Error::NotFound("Cette inscription n'existe pas.".into()));
-        };
+        let (full, mut e) = locked_enrolment!(conn, lock, session, c.enrolment);
         if !e.status.active() {
             return Err(Error::Conflict(format!("Cette inscription n'est plus active ({}).", e.status.label())));
         }
@@ -1119,18 +1127,11 @@ pub async fn confirm(
     compose: &Compose<'_>,
 ) -> Result<EnrolmentRow> {
     let lock = lock_suffix(db);
-    let Some(current) = self::enrolment(db, enrolment).await? else {
-        return Err(Error::NotFound("Cette inscription n'existe pas.".into()));
-    };
+    let session = session_of(db, enrolment).await?;
     Ok(on_db!(db, pool => {
         let mut tx = pool.begin_write().await?;
         let conn = tx.conn();
-        let Some(full) = locked_session!(conn, lock, current.session_id) else {
-            return Err(Error::NotFound("Cette session n'existe pas.".into()));
-        };
-        let Some(mut e) = enrolment_in!(conn, "e.id = $1", enrolment) else {
-            return Err(Error::NotFound("Cette inscription n'existe pas.".into()));
-        };
+        let (full, mut e) = locked_enrolment!(conn, lock, session, enrolment);
         if e.status == Status::Booked {
             return Ok(e);
         }

@@ -857,7 +857,7 @@ async fn count_rows(app: &TestApp) -> (i64, i64, i64) {
 async fn bad_input_is_refused_in_french_and_writes_nothing(app: TestApp) {
     let offer = offer(&app, false).await;
     let s = session(&app, &session_input(offer, 2, 20)).await;
-    let who = people(&app, "plein", 2, None).await;
+    let who = people(&app, "plein", 3, None).await;
     race(&app, s, &who).await;
     app.login(LUCIE).await;
     let before = count_rows(&app).await;
@@ -944,6 +944,23 @@ async fn bad_input_is_refused_in_french_and_writes_nothing(app: TestApp) {
     flow::cancel_session(app.database(), &m, &lucie, s, "Salle indisponible", None)
         .await
         .unwrap();
+    // Seat holders get a cancellation for their calendar; the person waiting, the news only.
+    let with_ics = |user: Uuid| {
+        let db = app.database().clone();
+        async move {
+            let last: String = reperes::on_db!(&db, pool => sqlx::query_scalar(
+                "SELECT attachments FROM outbox WHERE user_id = $1 AND subject LIKE 'La session est annulée%'")
+                .bind(user).fetch_one(pool).await).unwrap();
+            last.contains("invitation.ics")
+        }
+    };
+    let mut with = 0;
+    for u in &who {
+        if with_ics(*u).await {
+            with += 1;
+        }
+    }
+    assert_eq!(with, 2, "the two seat holders, not the person waiting");
     app.login(CAMILLE).await;
     let (status, answer) = app
         .post_json(&format!("/api/v1/sessions/{s}/enrolments"), "")

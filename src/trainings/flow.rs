@@ -159,10 +159,16 @@ pub fn compose(m: &Mailing<'_>, n: &Notice<'_>) -> Result<Outgoing> {
         NoticeKind::SessionCancelled => (
             "La session est annulée",
             format!(
-                "Cette session est annulée. Motif : {}. L'annulation jointe la retire de votre agenda ; vous pouvez vous inscrire à une autre session.",
-                s.cancel_reason.as_deref().unwrap_or("non précisé")
+                "Cette session est annulée. Motif : {}.{} Vous pouvez vous inscrire à une autre session.",
+                s.cancel_reason.as_deref().unwrap_or("non précisé"),
+                if e.status.holds_seat() {
+                    " L'annulation jointe la retire de votre agenda."
+                } else {
+                    ""
+                }
             ),
-            Some(Method::Cancel),
+            // Only people who had the event in their calendar get a cancellation of it.
+            e.status.holds_seat().then_some(Method::Cancel),
         ),
         NoticeKind::ApprovalRequest => (
             "Une demande d'inscription attend votre accord",

@@ -1456,4 +1456,15 @@ async fn attending_a_session_that_completes_a_module_meets_its_obligation(app: T
         reperes::obligations::State::Completed,
         "the obligation of the linked module is met by the attendance"
     );
+    // The e-learning record says so too.
+    app.login(&email).await;
+    let (_, progress) = app.get_json("/api/v1/me/progress").await;
+    let base = progress["modules"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{progress}"))
+        .iter()
+        .find(|m| m["slug"] == "base")
+        .unwrap_or_else(|| panic!("{progress}"))
+        .clone();
+    assert_eq!(base["status"], "completed", "{base}");
 }

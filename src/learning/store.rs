@@ -75,7 +75,8 @@ impl LearnerRecord {
 }
 
 /// Lesson views, then one row per module attempted with its latest completion and the
-/// attempts started since: one round trip for every page that shows statuses.
+/// attempts started since, then one row per module completed by attending in full a shared
+/// session whose offer completes it: one round trip for every page that shows statuses.
 const RECORD_SQL: &str = "
     SELECT module_slug, lesson_file, NULL AS last_completed_at, 0 AS attempts_in_cycle
       FROM lesson_views WHERE user_id = $1
@@ -88,7 +89,14 @@ const RECORD_SQL: &str = "
                AND NOT EXISTS (SELECT 1 FROM completions c2
                                 WHERE c2.user_id = $1 AND c2.module_slug = s.module_slug
                                   AND c2.completed_at >= a.started_at))
-      FROM (SELECT DISTINCT module_slug FROM attempts WHERE user_id = $1) s";
+      FROM (SELECT DISTINCT module_slug FROM attempts WHERE user_id = $1) s
+    UNION ALL
+    SELECT o.completes_module, NULL, MAX(e.attended_at), 0
+      FROM enrolments e
+      JOIN training_sessions ts ON ts.id = e.session_id
+      JOIN training_offers o ON o.id = ts.offer_id
+     WHERE e.user_id = $1 AND e.attended_at IS NOT NULL AND o.completes_module IS NOT NULL
+     GROUP BY o.completes_module";
 
 /// Everything the catalogue and progress pages need to know about a learner.
 pub async fn learner_record(db: &Db, user: Uuid) -> Result<LearnerRecord> {
@@ -103,9 +111,17 @@ pub async fn learner_record(db: &Db, user: Uuid) -> Result<LearnerRecord> {
             Some(file) => record.viewed.entry(r.module_slug).or_default().push(file),
             None => {
                 let attempts = u32::try_from(r.attempts_in_cycle).unwrap_or(u32::MAX);
-                record
+                // A module both attempted and completed by attendance: the latest completion
+                // counts, and a completion by attendance after the attempts opens a new cycle.
+                let e = record
                     .cycles
-                    .insert(r.module_slug, (r.last_completed_at, attempts));
+                    .entry(r.module_slug)
+                    .or_insert((r.last_completed_at, attempts));
+                if r.last_completed_at > e.0 {
+                    *e = (r.last_completed_at, attempts);
+                } else if r.last_completed_at == e.0 {
+                    e.1 = e.1.max(attempts);
+                }
             }
         }
     }

@@ -639,7 +639,7 @@ fn rows() -> Vec<Row> {
             "POST",
             "/formations/offres/nouvelle",
             "/formations/offres/nouvelle",
-            Form("title=&description=&axes=&prerequisite_module=&completes_module="),
+            Form("title=&description=&prerequisite_module=&completes_module="),
             [401, 403, 403, 422, 422, 403, 422, 403, 403],
         ),
         r(

@@ -748,6 +748,30 @@ async fn the_api_answers_with_its_shapes_and_enrolling_twice_is_idempotent(app: 
         )
         .await;
     assert_eq!(status, Http::Created, "{offer}");
+    let (status, bad) = app
+        .post_json(
+            "/api/v1/training-offers",
+            r#"{"title": "Repérer", "audiences": "tous", "axes": "T2 X9"}"#,
+        )
+        .await;
+    assert_eq!(status, Http::UnprocessableEntity);
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Axe inconnu : « X9 »"),
+        "{bad}"
+    );
+    let (_, with_axes) = app
+        .post_json(
+            "/api/v1/training-offers",
+            r#"{"title": "Égalité", "audiences": "tous", "axes": "t2, E5 T2"}"#,
+        )
+        .await;
+    assert_eq!(
+        with_axes["offer"]["axes"], "T2 E5",
+        "codes checked, upper case, once each"
+    );
     let offer = offer["offer"]["id"].as_str().unwrap().to_string();
     let body = json!({
         "offer": offer, "mode": "online", "online_link": "https://visio.ville.test/salle",

@@ -422,7 +422,7 @@ fn training_schemas() -> Value {
         "OfferInput": { "type": "object", "required": ["title"], "properties": {
             "title": { "type": "string", "maxLength": 200 }, "description": { "type": "string", "maxLength": 5000 },
             "audiences": { "type": "string", "description": "Codes de publics séparés par des espaces : accueil rh social partenaire encadrement tous" },
-            "axes": { "type": "string" }, "prerequisite_module": { "type": "string" }, "completes_module": { "type": "string" },
+            "axes": { "type": "string", "description": "Codes des axes servis, séparés par des espaces : T1 à T5 (plan territorial), E1 à E5 (plan d'égalité professionnelle)", "example": "T2 E5" }, "prerequisite_module": { "type": "string" }, "completes_module": { "type": "string" },
             "requires_approval": { "type": "boolean" }
         }},
         "SessionInput": { "type": "object", "required": ["offer", "mode", "capacity", "slots"], "properties": {

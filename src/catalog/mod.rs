@@ -248,3 +248,46 @@ impl Choice {
         }
     }
 }
+
+/// The five axes of the territorial plan against discrimination (Ville de Nancy with the
+/// ORIV, 2023), as the plan words them. Codes `T1`…`T5`.
+pub const TERRITORIAL_AXES: [&str; 5] = [
+    "Se fédérer autour d'engagements communs",
+    "Identifier les discriminations pour agir",
+    "Construire et diffuser une culture de l'égalité",
+    "Soutenir et accompagner les personnes concernées",
+    "Tendre à l'exemplarité en tant qu'employeur et dans les relations avec les usagers et usagères",
+];
+
+/// The five axes of the city's internal professional-equality plan (the national agreement
+/// of 30 November 2018). Codes `E1`…`E5`.
+pub const EQUALITY_AXES: [&str; 5] = [
+    "Renforcer la gouvernance des politiques d'égalité",
+    "Créer les conditions d'un égal accès aux métiers et aux responsabilités professionnelles",
+    "Supprimer et prévenir les situations d'écart de rémunération et de déroulement de carrière",
+    "Mieux accompagner les situations de grossesse, la parentalité et l'articulation des temps de vie professionnelle et personnelle",
+    "Renforcer la prévention et la lutte contre les violences sexuelles, tout type de harcèlement et les agissements sexistes",
+];
+
+/// Every plan axis: its code (`T1`…`T5`, `E1`…`E5`) and its label.
+pub fn plan_axes() -> Vec<(String, String)> {
+    let t = TERRITORIAL_AXES.iter().enumerate().map(|(i, title)| {
+        (
+            format!("T{}", i + 1),
+            format!("Plan territorial, axe {} : {title}", i + 1),
+        )
+    });
+    let e = EQUALITY_AXES.iter().enumerate().map(|(i, title)| {
+        (
+            format!("E{}", i + 1),
+            format!("Plan d'égalité professionnelle, axe {} : {title}", i + 1),
+        )
+    });
+    t.chain(e).collect()
+}
+
+/// The label of an axis code (`T2`, `e5`), `None` for an unknown one.
+pub fn plan_axis(code: &str) -> Option<(String, String)> {
+    let code = code.trim().to_uppercase();
+    plan_axes().into_iter().find(|(c, _)| *c == code)
+}

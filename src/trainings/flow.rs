@@ -311,8 +311,15 @@ pub async fn save_offer(
         "validé par la présence",
         &mut problems,
     );
-    if input.axes.chars().count() > 200 {
-        problems.push("Les axes comptent 200 caractères au plus.".into());
+    let mut axes = Vec::new();
+    for a in input.axes.split([' ', ',', ';']).filter(|a| !a.is_empty()) {
+        match crate::catalog::plan_axis(a) {
+            Some((code, _)) if !axes.contains(&code) => axes.push(code),
+            Some(_) => {}
+            None => problems.push(format!(
+                "Axe inconnu : « {a} » (T1 à T5 pour le plan territorial, E1 à E5 pour le plan d'égalité professionnelle)."
+            )),
+        }
     }
     if !problems.is_empty() {
         return Err(Error::Unprocessable(problems.join(" ")));
@@ -323,7 +330,7 @@ pub async fn save_offer(
         title: title.to_string(),
         description: input.description.trim().to_string(),
         audiences: audiences.join(" "),
-        axes: input.axes.trim().to_string(),
+        axes: axes.join(" "),
         prerequisite_module: prerequisite,
         completes_module: completes,
         requires_approval: input.requires_approval,
@@ -1085,7 +1092,7 @@ pub fn session_view(full: &SessionFull, viewer: &User, mine: Option<&EnrolmentRo
         "title": s.title,
         "description": s.description,
         "audiences": s.audiences.split(' ').filter_map(Audience::parse).map(|a| a.label()).collect::<Vec<_>>(),
-        "axes": s.axes,
+        "axes": s.axes.split(' ').filter_map(crate::catalog::plan_axis).map(|(_, label)| label).collect::<Vec<_>>(),
         "requires_approval": s.requires_approval,
         "prerequisite_module": s.prerequisite_module,
         "mode": s.mode,
@@ -1252,7 +1259,7 @@ pub async fn seed_demo(db: &Db, m: &Mailing<'_>, now: DateTime<Utc>) -> Result<b
             title: "Observer et repérer les discriminations".into(),
             description: "Une demi-journée en groupe, agents de la Ville et salariés des structures partenaires : reconnaître une discrimination dans une situation d'accueil, d'orientation ou de recrutement, connaître les critères et les recours, savoir vers qui orienter une victime.".into(),
             audiences: "accueil rh social partenaire encadrement".into(),
-            axes: "territorial-2".into(),
+            axes: "T2".into(),
             prerequisite_module: None,
             completes_module: None,
             requires_approval: false,

@@ -635,8 +635,22 @@ fn offer_form_data(catalog: &Catalog, input: &OfferInput, error: Option<String>)
             .map(|m| json!({ "slug": m.slug, "title": m.title, "selected": m.slug == selected }))
             .collect()
     };
+    let chosen_axes: Vec<String> = input
+        .axes
+        .split([' ', ','])
+        .map(|a| a.trim().to_uppercase())
+        .collect();
+    let axes: Vec<Value> = crate::catalog::plan_axes()
+        .into_iter()
+        .map(|(code, label)| json!({ "checked": chosen_axes.contains(&code), "code": code, "label": label }))
+        .collect();
+    let (territorial, equality): (Vec<Value>, Vec<Value>) = axes
+        .into_iter()
+        .partition(|a| a["code"].as_str().is_some_and(|c| c.starts_with('T')));
     json!({
         "input": input,
+        "territorial_axes": territorial,
+        "equality_axes": equality,
         "audiences": audiences,
         "prerequisites": modules(&input.prerequisite_module),
         "completes": modules(&input.completes_module),
@@ -662,7 +676,7 @@ struct OfferForm<'r> {
     title: &'r str,
     description: &'r str,
     audiences: Vec<&'r str>,
-    axes: &'r str,
+    axes: Vec<&'r str>,
     prerequisite_module: &'r str,
     completes_module: &'r str,
     requires_approval: bool,
@@ -681,7 +695,7 @@ async fn save_offer(
         title: form.title.into(),
         description: form.description.into(),
         audiences: form.audiences.join(" "),
-        axes: form.axes.into(),
+        axes: form.axes.join(" "),
         prerequisite_module: form.prerequisite_module.into(),
         completes_module: form.completes_module.into(),
         requires_approval: form.requires_approval,

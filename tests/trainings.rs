@@ -25,6 +25,7 @@ on_both!(
     approval_requests_wait_for_the_manager_and_keep_their_order,
     attendance_at_every_slot_completes_the_session,
     attending_a_session_that_completes_a_module_meets_its_obligation,
+    a_rule_can_assign_a_shared_training_met_by_attending_a_session,
     invitations_are_valid_icalendar_with_stable_uids_and_sequences,
     the_api_answers_with_its_shapes_and_enrolling_twice_is_idempotent,
     bad_input_is_refused_in_french_and_writes_nothing,
@@ -1491,4 +1492,109 @@ async fn attending_a_session_that_completes_a_module_meets_its_obligation(app: T
         .unwrap_or_else(|| panic!("{progress}"))
         .clone();
     assert_eq!(base["status"], "completed", "{base}");
+}
+
+async fn a_rule_can_assign_a_shared_training_met_by_attending_a_session(app: TestApp) {
+    use reperes::obligations::{self, State};
+    let unit = "Ville de Nancy/Direction de la citoyenneté/Accueil et état civil";
+    let early = person_in_unit(&app, "paul.early@ville.test", "Paul Avant", unit).await;
+    let late = person_in_unit(&app, "rose.late@ville.test", "Rose Après", unit).await;
+    let (early, late) = (user(&app, &early).await, user(&app, &late).await);
+    let lucie = user(&app, LUCIE).await;
+    let certifier = app
+        .client
+        .rocket()
+        .state::<reperes::certificates::Certifier>()
+        .unwrap();
+    let offer = offer(&app, false).await;
+    let duty = obligations::offer_duty(offer);
+    // Paul attends a session before any rule exists.
+    let s = session(&app, &session_input(offer, 5, 20)).await;
+    let answers = race(&app, s, &[early.id, late.id]).await;
+    let full = store::session(app.database(), s).await.unwrap().unwrap();
+    flow::mark(
+        app.database(),
+        certifier,
+        catalog(&app),
+        &lucie,
+        s,
+        full.slots[0].id,
+        &[(
+            answers[0].enrolment.id,
+            reperes::trainings::Presence::Present,
+        )],
+    )
+    .await
+    .unwrap();
+    // HR assigns the shared training to the whole service, through the API.
+    app.login("karim.benali@demo.reperes.test").await;
+    let body = json!({ "name": "Repérer, en groupe", "module": duty, "org_unit": unit, "due_days": "60", "confirm": true });
+    let (status, saved) = app
+        .post_json("/api/v1/obligation-rules", &body.to_string())
+        .await;
+    assert_eq!(status, Http::Created, "{saved}");
+    let (status, bad) = app
+        .post_json(
+            "/api/v1/obligation-rules/dry-run",
+            &json!({ "name": "X", "module": format!("formation:{}", Uuid::new_v4()), "org_unit": unit, "due_days": "60" }).to_string(),
+        )
+        .await;
+    assert_eq!(status, Http::UnprocessableEntity, "{bad}");
+    let state_of = |who: Uuid| {
+        let db = app.database().clone();
+        let duty = duty.clone();
+        async move {
+            let q = obligations::store::ListQuery {
+                user: Some(who),
+                ..Default::default()
+            };
+            let (rows, _) = obligations::store::list(
+                &db,
+                Uuid::nil(),
+                &reperes::people::Visibility::All,
+                &q,
+                reperes::certificates::paris_today(reperes::db::now()),
+                10,
+                0,
+            )
+            .await
+            .unwrap();
+            rows.into_iter()
+                .find(|r| r.module_slug == duty)
+                .map(|r| r.state)
+        }
+    };
+    assert_eq!(
+        state_of(early.id).await,
+        Some(State::Completed),
+        "met from the start by the earlier attendance"
+    );
+    assert_eq!(state_of(late.id).await, Some(State::Assigned));
+    let (_, mine) = app
+        .get_json("/api/v1/obligations?org_unit=Ville%20de%20Nancy")
+        .await;
+    assert!(
+        mine.to_string()
+            .contains("Formation partagée : Observer et repérer les discriminations"),
+        "{mine}"
+    );
+    // Rose attends: her obligation is met in the attendance transaction.
+    flow::mark(
+        app.database(),
+        certifier,
+        catalog(&app),
+        &lucie,
+        s,
+        full.slots[0].id,
+        &[(
+            answers[1].enrolment.id,
+            reperes::trainings::Presence::Present,
+        )],
+    )
+    .await
+    .unwrap();
+    assert_eq!(state_of(late.id).await, Some(State::Completed));
+    // The nightly sweep changes nothing.
+    let again = apply_rules(&app, reperes::db::now()).await;
+    assert_eq!((again.opened, again.withdrawn), (0, 0), "{again:?}");
 }

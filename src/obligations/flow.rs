@@ -54,8 +54,17 @@ pub async fn parse_rule(db: &Db, catalog: &Catalog, id: Uuid, input: &RuleInput)
         problems.push("Donnez un nom à la règle (200 caractères au plus).".to_string());
     }
     let module = input.module.trim();
-    if catalog.get(module).is_none() {
-        problems.push(format!("Module inconnu : « {module} »."));
+    match super::duty_offer(module) {
+        Some(offer) => {
+            if crate::trainings::store::offer(db, offer).await?.is_none() {
+                problems.push(format!("Formation partagée inconnue : « {module} »."));
+            }
+        }
+        None => {
+            if catalog.get(module).is_none() {
+                problems.push(format!("Module inconnu : « {module} »."));
+            }
+        }
     }
     let opt = |s: &str| {
         let s = s.trim();
@@ -307,8 +316,10 @@ pub async fn reevaluate(db: &Db, catalog: &Catalog, now: DateTime<Utc>) -> Resul
     let current = store::current_cycles(db).await?;
     let completions = store::latest_completions(db).await?;
     let validity = |slug: &str, at: DateTime<Utc>| {
-        let months = catalog.get(slug).map(|m| m.validity_months).unwrap_or(12);
-        paris_today(crate::learning::valid_until(at, months))
+        paris_today(crate::learning::valid_until(
+            at,
+            validity_months(catalog, slug),
+        ))
     };
     let changes = sweep::plan(&targeted, &current, &completions, &validity, today);
     let (opened, withdrawn, left) = store::apply(db, &changes, now).await?;
@@ -343,13 +354,43 @@ pub struct ObligationView {
     pub exemption_reason: Option<String>,
 }
 
-fn view(catalog: &Catalog, r: ObligationRow) -> ObligationView {
+/// How many months a completion of a duty counts: the module's validity, or
+/// `OFFER_VALIDITY_MONTHS` for a shared training offer.
+pub fn validity_months(catalog: &Catalog, duty: &str) -> u32 {
+    if super::duty_offer(duty).is_some() {
+        return super::OFFER_VALIDITY_MONTHS;
+    }
+    catalog.get(duty).map(|m| m.validity_months).unwrap_or(12)
+}
+
+/// The title of every duty a rule can assign: the catalogue's modules and the shared
+/// training offers (« Formation partagée : … »).
+pub async fn titles(db: &Db, catalog: &Catalog) -> Result<HashMap<String, String>> {
+    let mut out: HashMap<String, String> = catalog
+        .modules()
+        .iter()
+        .map(|m| (m.slug.clone(), m.title.clone()))
+        .collect();
+    for o in crate::trainings::store::offers(db).await? {
+        out.insert(
+            super::offer_duty(o.id),
+            format!("Formation partagée : {}", o.title),
+        );
+    }
+    Ok(out)
+}
+
+fn title_of(titles: &HashMap<String, String>, duty: &str) -> String {
+    titles
+        .get(duty)
+        .cloned()
+        .unwrap_or_else(|| duty.to_string())
+}
+
+fn view(titles: &HashMap<String, String>, r: ObligationRow) -> ObligationView {
     use crate::certificates::pdf::french_date;
     ObligationView {
-        module_title: catalog
-            .get(&r.module_slug)
-            .map(|m| m.title.clone())
-            .unwrap_or_else(|| r.module_slug.clone()),
+        module_title: title_of(titles, &r.module_slug),
         id: r.id,
         person_id: r.user_id,
         person: r.display_name,
@@ -373,6 +414,7 @@ fn view(catalog: &Catalog, r: ObligationRow) -> ObligationView {
 
 /// The viewer's own current obligations: what is due, by when, what expires soon.
 pub async fn mine(db: &Db, catalog: &Catalog, me: &User) -> Result<Vec<ObligationView>> {
+    let titles = titles(db, catalog).await?;
     let today = paris_today(db::now());
     let rows = store::page(
         db,
@@ -384,7 +426,7 @@ pub async fn mine(db: &Db, catalog: &Catalog, me: &User) -> Result<Vec<Obligatio
         0,
     )
     .await?;
-    Ok(rows.into_iter().map(|r| view(catalog, r)).collect())
+    Ok(rows.into_iter().map(|r| view(&titles, r)).collect())
 }
 
 /// Filters of the team and HR lists, as typed in a query string.
@@ -437,6 +479,7 @@ pub async fn team(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<ObligationView>, i64)> {
+    let titles = titles(db, catalog).await?;
     let today = paris_today(db::now());
     let (rows, total) = store::list(
         db,
@@ -448,7 +491,7 @@ pub async fn team(
         offset,
     )
     .await?;
-    Ok((rows.into_iter().map(|r| view(catalog, r)).collect(), total))
+    Ok((rows.into_iter().map(|r| view(&titles, r)).collect(), total))
 }
 
 /// One page of an export, in id order after `after`.
@@ -463,11 +506,12 @@ pub async fn export_page(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<ObligationView>> {
+    let titles = titles(db, catalog).await?;
     Ok(
         store::after_id(db, viewer, visibility, query, today, after, limit)
             .await?
             .into_iter()
-            .map(|r| view(catalog, r))
+            .map(|r| view(&titles, r))
             .collect(),
     )
 }
@@ -491,16 +535,14 @@ pub async fn overview(
     visibility: &Visibility,
     org_unit: Option<&str>,
 ) -> Result<Vec<ModuleCounts>> {
+    let titles = titles(db, catalog).await?;
     let today = paris_today(db::now());
     let rows = store::counts(db, viewer, visibility, org_unit, today).await?;
     let mut by_module: Vec<ModuleCounts> = Vec::new();
     for (module, state, n) in rows {
         if by_module.last().map(|m| &m.module) != Some(&module) {
             by_module.push(ModuleCounts {
-                module_title: catalog
-                    .get(&module)
-                    .map(|m| m.title.clone())
-                    .unwrap_or_else(|| module.clone()),
+                module_title: title_of(&titles, &module),
                 module,
                 counts: Vec::new(),
                 total: 0,
@@ -578,6 +620,7 @@ pub async fn one(
     catalog: &Catalog,
     id: Uuid,
 ) -> Result<(ObligationView, Vec<ObligationView>)> {
+    let titles = titles(db, catalog).await?;
     let today = paris_today(db::now());
     let row = store::find(db, id, today)
         .await?
@@ -592,8 +635,8 @@ pub async fn one(
         store::page(db, row.user_id, &Visibility::All, &query, today, 1000, 0).await?;
     history.sort_by_key(|r| std::cmp::Reverse(r.cycle));
     Ok((
-        view(catalog, row),
-        history.into_iter().map(|r| view(catalog, r)).collect(),
+        view(&titles, row),
+        history.into_iter().map(|r| view(&titles, r)).collect(),
     ))
 }
 
@@ -609,6 +652,7 @@ pub struct RuleView {
 }
 
 pub async fn rule_views(db: &Db, catalog: &Catalog) -> Result<Vec<RuleView>> {
+    let titles = titles(db, catalog).await?;
     let partners = people::store::partners(db).await?;
     Ok(store::rules(db)
         .await?
@@ -644,10 +688,7 @@ pub async fn rule_views(db: &Db, catalog: &Catalog) -> Result<Vec<RuleView>> {
                 DueFrom::Arrival => format!("{} jours après l'arrivée", rule.due_days),
             };
             RuleView {
-                module_title: catalog
-                    .get(&rule.module_slug)
-                    .map(|m| m.title.clone())
-                    .unwrap_or_else(|| rule.module_slug.clone()),
+                module_title: title_of(&titles, &rule.module_slug),
                 target_label: parts.join(" ; "),
                 due_label,
                 rule,

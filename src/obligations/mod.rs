@@ -331,6 +331,25 @@ pub fn renewal_opens(valid_until: NaiveDate) -> NaiveDate {
     valid_until - Duration::days(EXPIRING_DAYS - 1)
 }
 
+/// A rule can assign a shared training offer instead of a module: its duty key is
+/// `formation:<offer id>`, met by attending a session of the offer in full.
+pub const OFFER_DUTY_PREFIX: &str = "formation:";
+
+/// How long attending a shared training counts, in months (offers have no validity of
+/// their own): the next cycle opens in the last 60 days.
+pub const OFFER_VALIDITY_MONTHS: u32 = 36;
+
+/// The duty key of a shared training offer.
+pub fn offer_duty(offer: Uuid) -> String {
+    format!("{OFFER_DUTY_PREFIX}{offer}")
+}
+
+/// The offer behind a duty key, when it names one.
+pub fn duty_offer(key: &str) -> Option<Uuid> {
+    key.strip_prefix(OFFER_DUTY_PREFIX)
+        .and_then(|id| Uuid::parse_str(id).ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

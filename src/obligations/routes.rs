@@ -261,6 +261,14 @@ async fn editor_data(
         .iter()
         .map(|m| json!({ "slug": m.slug, "title": m.title, "selected": m.slug == input.module }))
         .collect();
+    let offers: Vec<_> = crate::trainings::store::offers(db)
+        .await?
+        .into_iter()
+        .map(|o| {
+            let duty = super::offer_duty(o.id);
+            json!({ "selected": duty == input.module, "slug": duty, "title": o.title })
+        })
+        .collect();
     let audiences: Vec<_> = Audience::ALL
         .into_iter()
         .map(|a| json!({ "code": a.code(), "label": a.label(), "selected": a.code() == input.audience }))
@@ -283,6 +291,7 @@ async fn editor_data(
             "arrival": input.due_from == DueFrom::Arrival.code(), "active": input.active,
         },
         "modules": modules,
+        "offers": offers,
         "audiences": audiences,
         "partners": partners,
         "units": units,

@@ -162,12 +162,29 @@ pub async fn current_cycles(db: &Db) -> Result<HashMap<(Uuid, String), LatestCyc
         .collect())
 }
 
-/// The latest completion of each person and module.
-pub async fn latest_completions(db: &Db) -> Result<HashMap<(Uuid, String), (Uuid, DateTime<Utc>)>> {
+/// The latest completion of each person and duty: the completion row (`None` for an
+/// attended shared training, which has none) and when.
+pub type Completions = HashMap<(Uuid, String), (Option<Uuid>, DateTime<Utc>)>;
+
+/// The latest completion of each person and duty. Attending in full a session of an offer
+/// counts as a completion of the offer's duty (without a completion row: `None`).
+pub async fn latest_completions(db: &Db) -> Result<Completions> {
     let rows: Vec<(Uuid, String, Uuid, DateTime<Utc>)> = on_db!(db, pool => sqlx::query_as(
         "SELECT user_id, module_slug, id, completed_at FROM completions"
     ).fetch_all(pool).await)?;
-    let mut out: HashMap<(Uuid, String), (Uuid, DateTime<Utc>)> = HashMap::new();
+    let attended: Vec<(Uuid, Uuid, DateTime<Utc>)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT e.user_id, s.offer_id, e.attended_at FROM enrolments e
+         JOIN training_sessions s ON s.id = e.session_id WHERE e.attended_at IS NOT NULL"
+    ).fetch_all(pool).await)?;
+    let rows = rows
+        .into_iter()
+        .map(|(user, module, id, at)| (user, module, Some(id), at))
+        .chain(
+            attended
+                .into_iter()
+                .map(|(user, offer, at)| (user, super::offer_duty(offer), None, at)),
+        );
+    let mut out: Completions = HashMap::new();
     for (user, module, id, at) in rows {
         let e = out.entry((user, module)).or_insert((id, at));
         if at > e.1 {
@@ -185,8 +202,9 @@ pub struct NewCycle {
     pub cycle: i64,
     pub rule_id: Uuid,
     pub due_on: NaiveDate,
-    /// A completion that already satisfies it: (completion, completed at, valid until).
-    pub completion: Option<(Uuid, DateTime<Utc>, NaiveDate)>,
+    /// A completion that already satisfies it: (completion, completed at, valid until); an
+    /// attended shared training has no completion row.
+    pub completion: Option<(Option<Uuid>, DateTime<Utc>, NaiveDate)>,
 }
 
 /// What one sweep writes.
@@ -250,7 +268,7 @@ pub async fn apply(db: &Db, changes: &Changes, now: DateTime<Utc>) -> Result<(u6
             for c in chunk {
                 q = q.bind(Uuid::new_v4()).bind(c.user_id).bind(&c.module_slug).bind(c.cycle)
                     .bind(c.rule_id).bind(now).bind(c.due_on)
-                    .bind(c.completion.map(|x| x.0)).bind(c.completion.map(|x| x.1))
+                    .bind(c.completion.and_then(|x| x.0)).bind(c.completion.map(|x| x.1))
                     .bind(c.completion.map(|x| x.2));
             }
             opened += q.execute(&mut *conn).await?.rows_affected();

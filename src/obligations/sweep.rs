@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use super::store::{Changes, LatestCycle, NewCycle};
+use super::store::{Changes, Completions, LatestCycle, NewCycle};
 use super::{renewal_opens, Closure};
 
 /// The last day a completion at `completed_at` is valid (Paris date).
@@ -16,7 +16,7 @@ pub type ValidUntil<'a> = &'a dyn Fn(&str, DateTime<Utc>) -> NaiveDate;
 pub fn plan(
     targets: &BTreeMap<(Uuid, String), (Uuid, NaiveDate)>,
     current: &HashMap<(Uuid, String), LatestCycle>,
-    completions: &HashMap<(Uuid, String), (Uuid, DateTime<Utc>)>,
+    completions: &Completions,
     valid_until: ValidUntil<'_>,
     today: NaiveDate,
 ) -> Changes {
@@ -131,7 +131,7 @@ mod tests {
         .map(|c| ((c.user_id, c.module_slug.clone()), c))
         .collect();
         let done_at = Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap();
-        let completions: HashMap<_, _> = [((a, m.clone()), (Uuid::new_v4(), done_at))].into();
+        let completions: HashMap<_, _> = [((a, m.clone()), (Some(Uuid::new_v4()), done_at))].into();
         let changes = plan(&targets, &current, &completions, &two_years, today);
         let by_user: HashMap<_, _> = changes.open.iter().map(|n| (n.user_id, n)).collect();
         assert_eq!(changes.open.len(), 3);

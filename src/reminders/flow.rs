@@ -132,14 +132,20 @@ pub async fn plan(
     let hr: Vec<&Person> = people.iter().filter(|p| p.role == Role::Hr).collect();
     // (recipient, stage key with recipient, line, which list)
     let mut candidates: Vec<(Uuid, String, Line, Recipient)> = Vec::new();
+    let titles = crate::obligations::flow::titles(db, catalog).await?;
     for c in &cycles {
         let Some(person) = by_id.get(&c.user) else {
             continue;
         };
-        let title = catalog
+        let title = titles
             .get(&c.module)
-            .map(|m| m.title.clone())
+            .cloned()
             .unwrap_or_else(|| c.module.clone());
+        // A shared training offer is taken by enrolling in one of its sessions.
+        let url = match crate::obligations::duty_offer(&c.module) {
+            Some(offer) => format!("{public_url}/formations?offre={offer}"),
+            None => format!("{public_url}/modules/{}", c.module),
+        };
         for stage in stages(&settings, c, today) {
             let date = match stage.kind {
                 StageKind::BeforeExpiry => c.valid_until.unwrap_or(c.due_on),
@@ -150,7 +156,7 @@ pub async fn plan(
                 person_id: person.id,
                 title: title.clone(),
                 module: c.module.clone(),
-                url: format!("{public_url}/modules/{}", c.module),
+                url: url.clone(),
                 sentence: sentence(&stage, date),
                 key: String::new(),
                 obligation: c.obligation,

@@ -1213,6 +1213,8 @@ pub async fn mark(
         let conn = tx.conn();
         let slots: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM session_slots WHERE session_id = $1")
             .bind(session).fetch_one(&mut *conn).await?;
+        let offer: Uuid = sqlx::query_scalar("SELECT offer_id FROM training_sessions WHERE id = $1")
+            .bind(session).fetch_one(&mut *conn).await?;
         let mut attended = Vec::new();
         for (enrolment, presence) in marks {
             let ok: Option<(Uuid,)> = sqlx::query_as(
@@ -1257,6 +1259,15 @@ pub async fn mark(
                             conn, user, module, None::<Uuid>, now, valid_until
                         )?;
                     }
+                    // A rule may assign the offer itself: attending meets that duty too.
+                    let until = crate::certificates::paris_today(crate::learning::valid_until(
+                        now,
+                        crate::obligations::OFFER_VALIDITY_MONTHS,
+                    ));
+                    let duty = crate::obligations::offer_duty(offer);
+                    crate::obligations::store::complete_open_cycle!(
+                        conn, user, duty.as_str(), None::<Uuid>, now, until
+                    )?;
                 }
                 attended.push(*enrolment);
             }

@@ -189,7 +189,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_long_roster_takes_several_pages() {
+    fn a_roster_of_forty_renders_as_a_small_pdf() {
         let people: Vec<(String, String)> = (0..40)
             .map(|i| (format!("Personne {i}"), "Centre social".to_string()))
             .collect();

@@ -1064,6 +1064,11 @@ async fn pages_show_sessions_enrolments_and_rosters(app: TestApp) {
     assert!(page.contains("Votre place est réservée"), "{page}");
     let (_, page) = app.get("/mes-formations").await;
     assert!(page.contains("Place réservée"));
+    let (_, page) = app.get(&format!("/formations/sessions/{s}")).await;
+    assert!(
+        !page.contains("Inscrire une personne"),
+        "a learner enrols only themself"
+    );
     let (_, page) = app.get("/formations?places=true").await;
     assert!(
         page.contains("Aucune session à venir"),
@@ -1092,6 +1097,11 @@ async fn pages_show_sessions_enrolments_and_rosters(app: TestApp) {
     assert!(page.contains("position 1 sur la liste d'attente"), "{page}");
     app.logout().await;
     app.login("karim.benali@demo.reperes.test").await;
+    let (_, page) = app.get(&format!("/formations/sessions/{s}")).await;
+    assert!(
+        page.contains("Inscrire une personne"),
+        "HR enrols people from the session page"
+    );
     let (status, page) = app.get("/rh/formations").await;
     assert_eq!(status, Http::Ok);
     assert!(page.contains("100 %"), "fill rate");

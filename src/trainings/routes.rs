@@ -115,9 +115,6 @@ async fn list(
 
 #[get("/formations/sessions/<id>?<fait>")]
 async fn session(db: &State<Db>, me: CurrentUser, id: Id, fait: Option<&str>) -> Result<Page> {
-    let full = flow::find(db, id.0).await?;
-    let mine = super::store::enrolment_of(db, id.0, me.0.id).await?;
-    let view = flow::session_view(&full, &me.0, mine.as_ref());
     let done = match fait.unwrap_or("") {
         "inscription" => {
             Some("C'est noté : votre demande est enregistrée. Un courriel de confirmation suit.")
@@ -129,14 +126,27 @@ async fn session(db: &State<Db>, me: CurrentUser, id: Id, fait: Option<&str>) ->
         "creation" => Some("La session est créée."),
         _ => None,
     };
+    session_page(db, &me.0, id.0, done.map(String::from), None).await
+}
+
+/// The session page as `me` sees it, with what was just done and a warning, if any.
+async fn session_page(
+    db: &Db,
+    me: &User,
+    id: Uuid,
+    done: Option<String>,
+    warning: Option<String>,
+) -> Result<Page> {
+    let full = flow::find(db, id).await?;
+    let mine = super::store::enrolment_of(db, id, me.id).await?;
     Ok(Page::new(
         "trainings/session",
         format!("Session : {}", full.session.title),
-        Some(&me.0),
+        Some(me),
         json!({
-            "session": view,
+            "session": flow::session_view(&full, me, mine.as_ref()),
             "done": done,
-            "supervises": matches!(me.0.role, people::Role::Manager | people::Role::Hr | people::Role::PartnerReferent | people::Role::Admin),
+            "warning": warning,
         }),
     ))
 }
@@ -157,8 +167,6 @@ async fn enrol(
 
 /// The session page after an enrolment, with its warning when there is one.
 async fn enrolled_page(db: &Db, me: &User, id: Uuid, done: flow::Enrolled) -> Result<Page> {
-    let full = flow::find(db, id).await?;
-    let mine = super::store::enrolment_of(db, id, me.id).await?;
     let message = match done.enrolment.status {
         super::Status::Booked if done.enrolment.person == me.id => {
             "Votre place est réservée. L'invitation arrive par courriel.".to_string()
@@ -176,17 +184,7 @@ async fn enrolled_page(db: &Db, me: &User, id: Uuid, done: flow::Enrolled) -> Re
             done.enrolment.status_label.to_lowercase()
         ),
     };
-    Ok(Page::new(
-        "trainings/session",
-        format!("Session : {}", full.session.title),
-        Some(me),
-        json!({
-            "session": flow::session_view(&full, me, mine.as_ref()),
-            "done": message,
-            "warning": done.warning,
-            "supervises": me.role != people::Role::Learner && me.role != people::Role::Trainer,
-        }),
-    ))
+    session_page(db, me, id, Some(message), done.warning).await
 }
 
 #[derive(FromForm)]

@@ -66,3 +66,13 @@ pub fn wants_json(req: &Request<'_>) -> bool {
     let path = req.uri().path();
     path == "/api" || path.starts_with("/api/") || path == "/healthz"
 }
+
+/// A JSON request body that could not be read (400) or parsed (422), in French.
+pub fn json_body(e: rocket::serde::json::Error<'_>) -> Error {
+    match e {
+        rocket::serde::json::Error::Io(e) => Error::BadRequest(format!("corps illisible : {e}")),
+        rocket::serde::json::Error::Parse(_, e) => {
+            Error::Unprocessable(format!("JSON invalide : {e}."))
+        }
+    }
+}

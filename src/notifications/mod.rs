@@ -230,15 +230,20 @@ pub const BLANKED_BODY: &str = "(contenu masqué après l'envoi : il contenait u
 /// The stable `Message-ID` of an outbox row: the same at every try, so a copy sent again
 /// after a crash is recognisable.
 pub fn message_id(id: Uuid, public_url: &str) -> String {
-    let host = public_url
+    format!("<{}@{}>", id.simple(), mail_host(public_url))
+}
+
+/// The host of the public address, for identifiers that must be unique across the world
+/// (`Message-ID`, calendar `UID`): `reperes.invalid` when there is none.
+pub fn mail_host(public_url: &str) -> &str {
+    public_url
         .split("://")
         .nth(1)
         .unwrap_or(public_url)
         .split(['/', ':'])
         .next()
         .filter(|h| !h.is_empty())
-        .unwrap_or("reperes.invalid");
-    format!("<{}@{host}>", id.simple())
+        .unwrap_or("reperes.invalid")
 }
 
 #[cfg(test)]

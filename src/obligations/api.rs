@@ -14,7 +14,7 @@ use crate::auth::{ApiCaller, CurrentUser};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::db::Db;
-use crate::error::{Error, Result};
+use crate::error::{json_body, Error, Result};
 use crate::ids::Id;
 use crate::people::{User, Visibility};
 
@@ -28,15 +28,6 @@ pub fn routes() -> Vec<Route> {
         update_rule,
         exemption
     ]
-}
-
-fn json_error(e: rocket::serde::json::Error<'_>) -> Error {
-    match e {
-        rocket::serde::json::Error::Io(e) => Error::BadRequest(format!("corps illisible : {e}")),
-        rocket::serde::json::Error::Parse(_, e) => {
-            Error::Unprocessable(format!("JSON invalide : {e}."))
-        }
-    }
 }
 
 /// HR staff with a session: rules and exemptions are signed by a person.
@@ -109,7 +100,7 @@ async fn dry_run(
     body: std::result::Result<Json<RuleInput>, rocket::serde::json::Error<'_>>,
 ) -> Result<Value> {
     hr_person(&caller)?;
-    let input = body.map_err(json_error)?.into_inner();
+    let input = body.map_err(json_body)?.into_inner();
     let rule = flow::parse_rule(db, catalog, uuid::Uuid::new_v4(), &input).await?;
     Ok(json!({ "dry_run": flow::dry_run(db, &rule, config.rule_max_without_confirmation).await? }))
 }
@@ -134,7 +125,7 @@ async fn save(
     body: std::result::Result<Json<SaveRule>, rocket::serde::json::Error<'_>>,
 ) -> Result<Value> {
     let hr = hr_person(caller)?;
-    let body = body.map_err(json_error)?.into_inner();
+    let body = body.map_err(json_body)?.into_inner();
     let (rule, dry_run, sweep) = flow::save_rule(
         db,
         catalog,
@@ -195,7 +186,7 @@ async fn exemption(
     body: std::result::Result<Json<ExemptionBody>, rocket::serde::json::Error<'_>>,
 ) -> Result<Value> {
     let hr = hr_person(&caller)?;
-    let body = body.map_err(json_error)?.into_inner();
+    let body = body.map_err(json_body)?.into_inner();
     flow::exempt(db, hr, id.0, &body.reason, ip).await?;
     let (obligation, _) = flow::one(db, catalog, id.0).await?;
     Ok(json!({ "obligation": obligation }))

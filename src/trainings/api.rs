@@ -16,7 +16,7 @@ use crate::auth::{ApiCaller, CurrentUser};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::db::Db;
-use crate::error::{Error, Result};
+use crate::error::{json_body, Error, Result};
 use crate::ids::Id;
 use crate::people::User;
 use crate::views::Views;
@@ -38,15 +38,6 @@ pub fn routes() -> Vec<Route> {
         roster,
         mark
     ]
-}
-
-fn json_error(e: rocket::serde::json::Error<'_>) -> Error {
-    match e {
-        rocket::serde::json::Error::Io(e) => Error::BadRequest(format!("corps illisible : {e}")),
-        rocket::serde::json::Error::Parse(_, e) => {
-            Error::Unprocessable(format!("JSON invalide : {e}."))
-        }
-    }
 }
 
 /// A person with a session: enrolments and sessions are acts of a person.
@@ -77,7 +68,7 @@ async fn create_offer(
     if !me.role.is_trainer() {
         return Err(Error::Forbidden);
     }
-    let input = body.map_err(json_error)?.into_inner();
+    let input = body.map_err(json_body)?.into_inner();
     let id = flow::save_offer(db, catalog, me, None, &input, ip).await?;
     let offer = super::store::offer(db, id).await?;
     Ok(Custom(Status::Created, json!({ "offer": offer })))
@@ -114,7 +105,7 @@ async fn create_session(
     if !me.role.is_trainer() {
         return Err(Error::Forbidden);
     }
-    let input = body.map_err(json_error)?.into_inner();
+    let input = body.map_err(json_body)?.into_inner();
     let id = flow::create_session(db, me, &input, ip).await?;
     let full = flow::find(db, id).await?;
     Ok(Custom(
@@ -142,7 +133,7 @@ async fn change_session(
     body: std::result::Result<Json<Value>, rocket::serde::json::Error<'_>>,
 ) -> Result<Value> {
     let me = person(&caller)?;
-    let patch = body.map_err(json_error)?.into_inner();
+    let patch = body.map_err(json_body)?.into_inner();
     let m = mailing(views, config);
     let changed = flow::update_session(db, &m, me, id.0, &patch, ip).await?;
     let full = flow::find(db, id.0).await?;
@@ -166,7 +157,7 @@ async fn cancel_session(
     body: std::result::Result<Json<CancelBody>, rocket::serde::json::Error<'_>>,
 ) -> Result<Value> {
     let me = person(&caller)?;
-    let body = body.map_err(json_error)?.into_inner();
+    let body = body.map_err(json_body)?.into_inner();
     let m = mailing(views, config);
     let seats = flow::cancel_session(db, &m, me, id.0, &body.reason, ip).await?;
     Ok(json!({ "cancelled": true, "seats_released": seats }))
@@ -196,7 +187,7 @@ async fn enrol(
         Some(Err(rocket::serde::json::Error::Parse(raw, _))) if raw.trim().is_empty() => {
             EnrolBody::default()
         }
-        Some(Err(e)) => return Err(json_error(e)),
+        Some(Err(e)) => return Err(json_body(e)),
     };
     let target = match body
         .person
@@ -274,7 +265,7 @@ async fn decide(
     body: std::result::Result<Json<DecisionBody>, rocket::serde::json::Error<'_>>,
 ) -> Result<Value> {
     let me = person(&caller)?;
-    let body = body.map_err(json_error)?.into_inner();
+    let body = body.map_err(json_body)?.into_inner();
     let m = mailing(views, config);
     Ok(json!({ "enrolment": flow::decide(db, &m, me, id.0, body.approve).await? }))
 }
@@ -317,7 +308,7 @@ async fn mark(
 ) -> Result<Value> {
     let me = person(&caller)?;
     flow::find_run(db, me, id.0).await?;
-    let body = body.map_err(json_error)?.into_inner();
+    let body = body.map_err(json_body)?.into_inner();
     let mut marks = Vec::new();
     for m in &body.marks {
         let p = Presence::parse(&m.status).ok_or_else(|| {

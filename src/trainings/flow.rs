@@ -33,12 +33,12 @@ pub struct Mailing<'a> {
     pub hold: Duration,
 }
 
-/// The bare address of `Name <address>`.
-fn address_of(from: &str) -> &str {
-    match (from.find('<'), from.rfind('>')) {
-        (Some(a), Some(b)) if a < b => &from[a + 1..b],
-        _ => from.trim(),
-    }
+/// The bare address of the sender setting `Name <address>`, read as the mail transport
+/// reads it.
+fn address_of(from: &str) -> String {
+    from.parse::<lettre::message::Mailbox>()
+        .map(|m| m.email.to_string())
+        .unwrap_or_else(|_| from.trim().to_string())
 }
 
 /// The calendar events of an enrolment: one per slot, each with a UID stable for the
@@ -49,13 +49,7 @@ pub fn slot_events(
     public_url: &str,
     cancelled: bool,
 ) -> Vec<SlotEvent> {
-    let host = crate::notifications::message_id(e.id, public_url);
-    let host = host
-        .trim_matches(['<', '>'])
-        .split('@')
-        .nth(1)
-        .unwrap_or("reperes.invalid")
-        .to_string();
+    let host = crate::notifications::mail_host(public_url);
     let s = &full.session;
     let n = full.slots.len();
     full.slots
@@ -211,7 +205,7 @@ pub fn compose(m: &Mailing<'_>, n: &Notice<'_>) -> Result<Outgoing> {
         Some(method) => {
             let cancelled = method == Method::Cancel;
             let events = slot_events(n.session, e, m.public_url, cancelled);
-            let ics = calendar::file(method, &events, address_of(m.mail_from), crate::db::now());
+            let ics = calendar::file(method, &events, &address_of(m.mail_from), crate::db::now());
             let kind = if cancelled { "CANCEL" } else { "REQUEST" };
             vec![Attachment {
                 filename: "invitation.ics".into(),
@@ -1454,7 +1448,7 @@ pub async fn feed(db: &Db, token: &str, public_url: &str, organizer: &str) -> Re
     Ok(calendar::file(
         Method::Publish,
         &events,
-        address_of(organizer),
+        &address_of(organizer),
         crate::db::now(),
     ))
 }

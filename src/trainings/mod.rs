@@ -348,28 +348,12 @@ pub fn paris_label(t: DateTime<Utc>) -> String {
     const DAYS: [&str; 7] = [
         "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
     ];
-    const MONTHS: [&str; 12] = [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ];
     use chrono::{Datelike, Timelike};
     let l = t.with_timezone(&Paris);
     format!(
-        "{} {} {} {}, {} h {:02}",
+        "{} {}, {} h {:02}",
         DAYS[l.weekday().num_days_from_monday() as usize],
-        l.day(),
-        MONTHS[l.month0() as usize],
-        l.year(),
+        crate::certificates::pdf::french_date(l.date_naive()),
         l.hour(),
         l.minute()
     )

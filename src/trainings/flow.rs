@@ -799,6 +799,15 @@ impl From<&EnrolmentRow> for EnrolmentView {
     }
 }
 
+/// The sessions of `enrolments`, each read once.
+async fn sessions_of(
+    db: &Db,
+    enrolments: &[EnrolmentRow],
+) -> Result<std::collections::HashMap<Uuid, SessionFull>> {
+    let ids: Vec<Uuid> = enrolments.iter().map(|e| e.session_id).collect();
+    store::sessions_of(db, &ids).await
+}
+
 fn person_ref(e: &EnrolmentRow) -> PersonRef {
     PersonRef {
         id: e.user_id,
@@ -969,17 +978,22 @@ pub async fn decide(
 /// Requests waiting for the viewer's decision.
 pub async fn pending_for(db: &Db, by: &User) -> Result<Vec<(EnrolmentView, String)>> {
     let visibility = by.visibility();
-    let mut out = Vec::new();
-    for e in store::pending(db).await? {
-        if e.user_id != by.id && visibility.covers(&person_ref(&e)) {
-            let title = store::session(db, e.session_id)
-                .await?
+    let pending: Vec<EnrolmentRow> = store::pending(db)
+        .await?
+        .into_iter()
+        .filter(|e| e.user_id != by.id && visibility.covers(&person_ref(e)))
+        .collect();
+    let sessions = sessions_of(db, &pending).await?;
+    Ok(pending
+        .iter()
+        .map(|e| {
+            let title = sessions
+                .get(&e.session_id)
                 .map(|f| format!("{} — {}", f.session.title, paris_label(f.session.starts_at)))
                 .unwrap_or_default();
-            out.push((EnrolmentView::from(&e), title));
-        }
-    }
-    Ok(out)
+            (EnrolmentView::from(e), title)
+        })
+        .collect())
 }
 
 /// The waiting lists' upkeep (job): offers past their hold lapse and the seats pass on;
@@ -1179,15 +1193,17 @@ pub async fn upcoming(db: &Db, viewer: &User, f: &SessionFilters) -> Result<Vec<
 pub async fn mine(db: &Db, user: &User) -> Result<Vec<Value>> {
     let mut out = Vec::new();
     let attestations = crate::certificates::store::attendance_numbers(db, user.id).await?;
-    for e in store::enrolments_of_user(db, user.id).await? {
-        if let Some(full) = store::session(db, e.session_id).await? {
+    let enrolments = store::enrolments_of_user(db, user.id).await?;
+    let sessions = sessions_of(db, &enrolments).await?;
+    for e in &enrolments {
+        if let Some(full) = sessions.get(&e.session_id) {
             let attestation = attestations
                 .iter()
                 .find(|(enrolment, _)| *enrolment == e.id)
                 .map(|(_, number)| number.clone());
             out.push(json!({
-                "enrolment": EnrolmentView::from(&e),
-                "session": session_view(&full, user, Some(&e)),
+                "enrolment": EnrolmentView::from(e),
+                "session": session_view(full, user, Some(e)),
                 "attestation": attestation,
             }));
         }
@@ -1435,13 +1451,16 @@ pub async fn feed(db: &Db, token: &str, public_url: &str, organizer: &str) -> Re
         .ok_or_else(missing)?;
     let since = crate::db::now() - Duration::days(30);
     let mut events = Vec::new();
-    for e in store::enrolments_of_user(db, owner).await? {
-        if e.status != Status::Booked {
-            continue;
-        }
-        if let Some(full) = store::session(db, e.session_id).await? {
+    let booked: Vec<EnrolmentRow> = store::enrolments_of_user(db, owner)
+        .await?
+        .into_iter()
+        .filter(|e| e.status == Status::Booked)
+        .collect();
+    let sessions = sessions_of(db, &booked).await?;
+    for e in &booked {
+        if let Some(full) = sessions.get(&e.session_id) {
             if full.session.ends_at >= since && full.session.cancelled_at.is_none() {
-                events.extend(slot_events(&full, &e, public_url, false));
+                events.extend(slot_events(full, e, public_url, false));
             }
         }
     }
@@ -1461,21 +1480,18 @@ pub async fn partner_view(db: &Db, referent: &User) -> Result<Value> {
             "Votre compte n'est rattaché à aucune structure partenaire.".into(),
         ));
     };
-    // One read per session, however many of its staff are enrolled in it.
-    let mut sessions: std::collections::HashMap<Uuid, Value> = std::collections::HashMap::new();
-    let mut enrolments = Vec::new();
-    for e in store::enrolments_of_partner(db, partner).await? {
-        if let std::collections::hash_map::Entry::Vacant(slot) = sessions.entry(e.session_id) {
-            if let Some(full) = store::session(db, e.session_id).await? {
-                slot.insert(
-                    json!({ "id": full.session.id, "title": full.session.title, "when": paris_label(full.session.starts_at) }),
-                );
-            }
-        }
-        if let Some(session) = sessions.get(&e.session_id) {
-            enrolments.push(json!({ "enrolment": EnrolmentView::from(&e), "session": session }));
-        }
-    }
+    let staff = store::enrolments_of_partner(db, partner).await?;
+    let sessions = sessions_of(db, &staff).await?;
+    let enrolments: Vec<Value> = staff
+        .iter()
+        .filter_map(|e| {
+            let s = &sessions.get(&e.session_id)?.session;
+            Some(json!({
+                "enrolment": EnrolmentView::from(e),
+                "session": { "id": s.id, "title": s.title, "when": paris_label(s.starts_at) },
+            }))
+        })
+        .collect();
     let upcoming = store::sessions_from(db, crate::db::now(), 500).await?;
     let mut quotas = Vec::new();
     for full in store::complete(db, upcoming).await? {
@@ -1587,8 +1603,10 @@ pub async fn sign_in_sheet(
 pub async fn record_of(db: &Db, user: Uuid) -> Result<Vec<Value>> {
     let marks = store::marks_of_user(db, user).await?;
     let mut out = Vec::new();
-    for e in store::enrolments_of_user(db, user).await? {
-        let Some(full) = store::session(db, e.session_id).await? else {
+    let enrolments = store::enrolments_of_user(db, user).await?;
+    let sessions = sessions_of(db, &enrolments).await?;
+    for e in &enrolments {
+        let Some(full) = sessions.get(&e.session_id) else {
             continue;
         };
         let count = |p: Presence| {

@@ -5,6 +5,8 @@
 //! two enrolments never see the same free seat, and no mail leaves for a change that was
 //! rolled back.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use sqlx::FromRow;
@@ -249,33 +251,31 @@ pub async fn sessions_of_trainer(db: &Db, trainer: Uuid) -> Result<Vec<SessionRo
 }
 
 pub async fn session(db: &Db, id: Uuid) -> Result<Option<SessionFull>> {
-    let sql = format!("{SESSION_SELECT} WHERE s.id = $1");
-    let row: Option<SessionRow> = on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
-        .bind(id).fetch_optional(pool).await)?;
-    let Some(session) = row else { return Ok(None) };
-    let (slots, trainers, quotas) = on_db!(db, pool => {
-        let slots: Vec<SlotRow> = sqlx::query_as(
-            "SELECT id, starts_at, ends_at FROM session_slots WHERE session_id = $1 ORDER BY starts_at, id")
-            .bind(id).fetch_all(pool).await?;
-        let trainers: Vec<Person> = sqlx::query_as(
-            "SELECT u.id, u.email, u.display_name FROM session_trainers t JOIN users u ON u.id = t.user_id
-             WHERE t.session_id = $1 ORDER BY u.display_name")
-            .bind(id).fetch_all(pool).await?;
-        let quotas: Vec<QuotaRow> = sqlx::query_as(
-            "SELECT q.partner_id, p.name AS partner, q.seats,
-                    (SELECT COUNT(*) FROM enrolments e WHERE e.session_id = q.session_id
-                        AND e.quota_partner_id = q.partner_id AND e.status IN ('booked', 'offered')) AS used
-             FROM session_quotas q JOIN partners p ON p.id = q.partner_id
-             WHERE q.session_id = $1 ORDER BY p.name")
-            .bind(id).fetch_all(pool).await?;
-        (slots, trainers, quotas)
-    });
-    Ok(Some(SessionFull {
-        session,
-        slots,
-        trainers,
-        quotas,
-    }))
+    Ok(sessions_of(db, &[id]).await?.remove(&id))
+}
+
+/// The sessions `ids` (each once), complete, in a fixed number of queries: the lists of
+/// enrolments read their sessions with this.
+pub async fn sessions_of(db: &Db, ids: &[Uuid]) -> Result<HashMap<Uuid, SessionFull>> {
+    let mut ids = ids.to_vec();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut args = Vec::new();
+    let list: Vec<String> = ids
+        .iter()
+        .map(|id| crate::db::push_arg(&mut args, crate::db::Arg::Id(*id)))
+        .collect();
+    let sql = format!("{SESSION_SELECT} WHERE s.id IN ({})", list.join(", "));
+    let rows: Vec<SessionRow> = on_db!(db, pool => crate::bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())), &args)
+        .fetch_all(pool).await)?;
+    Ok(complete(db, rows)
+        .await?
+        .into_iter()
+        .map(|f| (f.session.id, f))
+        .collect())
 }
 
 /// The sessions of `rows` with their slots, trainers and quotas, read in three queries

@@ -29,27 +29,6 @@ async fn id_of(app: &TestApp, email: &str) -> Uuid {
     .unwrap()
 }
 
-async fn cycles_of(app: &TestApp, user: Uuid, today: NaiveDate) -> Vec<store::ObligationRow> {
-    let q = store::ListQuery {
-        user: Some(user),
-        history: true,
-        ..store::ListQuery::default()
-    };
-    let (mut rows, _) = store::list(
-        app.database(),
-        Uuid::nil(),
-        &reperes::people::Visibility::All,
-        &q,
-        today,
-        100,
-        0,
-    )
-    .await
-    .unwrap();
-    rows.sort_by_key(|r| r.cycle);
-    rows
-}
-
 fn today() -> NaiveDate {
     reperes::certificates::paris_today(reperes::db::now())
 }

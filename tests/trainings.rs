@@ -38,6 +38,40 @@ const LUCIE: &str = "lucie.fontaine@demo.reperes.test";
 const MALIK: &str = "malik.haddad@demo.reperes.test";
 const JEAN_PIERRE: &str = "jean-pierre.muller@demo.reperes.test";
 
+fn certifier(app: &TestApp) -> &reperes::certificates::Certifier {
+    app.client
+        .rocket()
+        .state::<reperes::certificates::Certifier>()
+        .unwrap()
+}
+
+/// The text of a PDF, as `pdftotext` reads it (poppler-utils, installed by scripts/test).
+fn pdf_text(pdf: &[u8], layout: bool) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("document.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let mut args = vec![file.to_str().unwrap(), "-"];
+    if layout {
+        args.insert(0, "-layout");
+    }
+    let out = Command::new("pdftotext")
+        .args(args)
+        .output()
+        .expect("pdftotext (poppler-utils, installed by scripts/test)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The state today of the current cycle of `duty` for `user`.
+async fn duty_state(app: &TestApp, user: Uuid, duty: &str) -> Option<reperes::obligations::State> {
+    let today = reperes::certificates::paris_today(reperes::db::now());
+    cycles_of(app, user, today)
+        .await
+        .into_iter()
+        .rev()
+        .find(|r| r.module_slug == duty)
+        .map(|r| r.state)
+}
+
 fn mailing(app: &TestApp) -> Mailing<'_> {
     let rocket = app.client.rocket();
     let views = rocket.state::<reperes::views::Views>().unwrap();
@@ -1145,11 +1179,7 @@ async fn qr_check_in_calendar_feed_roster_export_and_the_partner_page(app: TestA
         .unwrap()
         .unwrap();
     let db = app.database();
-    let certifier = app
-        .client
-        .rocket()
-        .state::<reperes::certificates::Certifier>()
-        .unwrap();
+    let certifier = certifier(&app);
     // Too early, a wrong secret, someone without a seat: refused; in the window: present.
     let early = slot.starts_at - Duration::minutes(31);
     let e = flow::check_in(
@@ -1253,14 +1283,7 @@ async fn qr_check_in_calendar_feed_roster_export_and_the_partner_page(app: TestA
         .dispatch()
         .await;
     assert_eq!(res.status(), Http::Ok);
-    let pdf = res.into_bytes().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("a.pdf"), &pdf).unwrap();
-    let out = Command::new("pdftotext")
-        .args([dir.path().join("a.pdf").to_str().unwrap(), "-"])
-        .output()
-        .expect("pdftotext");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = pdf_text(&res.into_bytes().await.unwrap(), false);
     assert!(
         text.contains("Attestation de présence") && text.contains(&number),
         "{text}"
@@ -1321,15 +1344,7 @@ async fn qr_check_in_calendar_feed_roster_export_and_the_partner_page(app: TestA
         .await;
     assert_eq!(res.status(), Http::Ok);
     assert_eq!(res.content_type(), Some(rocket::http::ContentType::PDF));
-    let pdf = res.into_bytes().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("feuille.pdf");
-    std::fs::write(&file, &pdf).unwrap();
-    let out = Command::new("pdftotext")
-        .args(["-layout", file.to_str().unwrap(), "-"])
-        .output()
-        .expect("pdftotext (poppler-utils, installed by scripts/test)");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = pdf_text(&res.into_bytes().await.unwrap(), true);
     assert!(
         text.contains("Feuille d'émargement") && text.contains("Signature"),
         "{text}"
@@ -1451,30 +1466,12 @@ async fn attending_a_session_that_completes_a_module_meets_its_obligation(app: T
     let s = session(&app, &session_input(offer, 5, 20)).await;
     let e = race(&app, s, &[ines.id]).await.remove(0).enrolment.id;
     let full = store::session(app.database(), s).await.unwrap().unwrap();
-    let certifier = app
-        .client
-        .rocket()
-        .state::<reperes::certificates::Certifier>()
-        .unwrap();
-    let state_of = || async {
-        let q = reperes::obligations::store::ListQuery {
-            user: Some(ines.id),
-            ..Default::default()
-        };
-        let (rows, _) = reperes::obligations::store::list(
-            app.database(),
-            Uuid::nil(),
-            &reperes::people::Visibility::All,
-            &q,
-            reperes::certificates::paris_today(reperes::db::now()),
-            10,
-            0,
-        )
-        .await
-        .unwrap();
-        rows[0].state
-    };
-    assert_ne!(state_of().await, reperes::obligations::State::Completed);
+    let certifier = certifier(&app);
+    let before = duty_state(&app, ines.id, "base").await;
+    assert!(
+        before.is_some_and(|s| s != reperes::obligations::State::Completed),
+        "an open cycle before attending: {before:?}"
+    );
     flow::mark(
         app.database(),
         certifier,
@@ -1487,8 +1484,8 @@ async fn attending_a_session_that_completes_a_module_meets_its_obligation(app: T
     .await
     .unwrap();
     assert_eq!(
-        state_of().await,
-        reperes::obligations::State::Completed,
+        duty_state(&app, ines.id, "base").await,
+        Some(reperes::obligations::State::Completed),
         "the obligation of the linked module is met by the attendance"
     );
     // The e-learning record says so too.
@@ -1511,11 +1508,7 @@ async fn a_rule_can_assign_a_shared_training_met_by_attending_a_session(app: Tes
     let late = person_in_unit(&app, "rose.late@ville.test", "Rose Après", unit).await;
     let (early, late) = (user(&app, &early).await, user(&app, &late).await);
     let lucie = user(&app, LUCIE).await;
-    let certifier = app
-        .client
-        .rocket()
-        .state::<reperes::certificates::Certifier>()
-        .unwrap();
+    let certifier = certifier(&app);
     let offer = offer(&app, false).await;
     let duty = obligations::offer_duty(offer);
     // Paul attends a session before any rule exists.
@@ -1550,36 +1543,15 @@ async fn a_rule_can_assign_a_shared_training_met_by_attending_a_session(app: Tes
         )
         .await;
     assert_eq!(status, Http::UnprocessableEntity, "{bad}");
-    let state_of = |who: Uuid| {
-        let db = app.database().clone();
-        let duty = duty.clone();
-        async move {
-            let q = obligations::store::ListQuery {
-                user: Some(who),
-                ..Default::default()
-            };
-            let (rows, _) = obligations::store::list(
-                &db,
-                Uuid::nil(),
-                &reperes::people::Visibility::All,
-                &q,
-                reperes::certificates::paris_today(reperes::db::now()),
-                10,
-                0,
-            )
-            .await
-            .unwrap();
-            rows.into_iter()
-                .find(|r| r.module_slug == duty)
-                .map(|r| r.state)
-        }
-    };
     assert_eq!(
-        state_of(early.id).await,
+        duty_state(&app, early.id, &duty).await,
         Some(State::Completed),
         "met from the start by the earlier attendance"
     );
-    assert_eq!(state_of(late.id).await, Some(State::Assigned));
+    assert_eq!(
+        duty_state(&app, late.id, &duty).await,
+        Some(State::Assigned)
+    );
     let (_, mine) = app
         .get_json("/api/v1/obligations?org_unit=Ville%20de%20Nancy")
         .await;
@@ -1603,7 +1575,10 @@ async fn a_rule_can_assign_a_shared_training_met_by_attending_a_session(app: Tes
     )
     .await
     .unwrap();
-    assert_eq!(state_of(late.id).await, Some(State::Completed));
+    assert_eq!(
+        duty_state(&app, late.id, &duty).await,
+        Some(State::Completed)
+    );
     // The nightly sweep changes nothing.
     let again = apply_rules(&app, reperes::db::now()).await;
     assert_eq!((again.opened, again.withdrawn), (0, 0), "{again:?}");

@@ -454,3 +454,31 @@ pub async fn pass_base_quiz(app: &TestApp) {
     assert_eq!(status, Status::Ok);
     assert_eq!(res["result"]["passed"], true, "{res}");
 }
+
+/// Every obligation cycle of `user` (history included) on `today`, oldest cycle first.
+#[allow(dead_code)] // not every test file uses every helper
+pub async fn cycles_of(
+    app: &TestApp,
+    user: uuid::Uuid,
+    today: chrono::NaiveDate,
+) -> Vec<reperes::obligations::store::ObligationRow> {
+    use reperes::obligations::store;
+    let q = store::ListQuery {
+        user: Some(user),
+        history: true,
+        ..store::ListQuery::default()
+    };
+    let (mut rows, _) = store::list(
+        app.database(),
+        uuid::Uuid::nil(),
+        &reperes::people::Visibility::All,
+        &q,
+        today,
+        100,
+        0,
+    )
+    .await
+    .unwrap();
+    rows.sort_by_key(|r| r.cycle);
+    rows
+}

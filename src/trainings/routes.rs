@@ -373,11 +373,7 @@ async fn qr(
     creneau: Option<usize>,
 ) -> Result<Page> {
     let full = flow::find_run(db, &me.0, id.0).await?;
-    let n = creneau.unwrap_or(1).clamp(1, full.slots.len().max(1));
-    let slot = full
-        .slots
-        .get(n - 1)
-        .ok_or_else(|| Error::NotFound("Ce créneau n'existe pas.".into()))?;
+    let (n, slot) = full.slot_numbered(creneau)?;
     let checkin = super::store::checkin_slot(db, slot.id)
         .await?
         .ok_or_else(|| Error::NotFound("Ce créneau n'existe pas.".into()))?;
@@ -484,11 +480,7 @@ async fn trainer(db: &State<Db>, me: CurrentUser) -> Result<Page> {
 #[get("/formations/sessions/<id>/emargement?<creneau>")]
 async fn roster(db: &State<Db>, me: CurrentUser, id: Id, creneau: Option<usize>) -> Result<Page> {
     let (full, rows) = flow::roster(db, &me.0, id.0).await?;
-    let n = creneau.unwrap_or(1).clamp(1, full.slots.len().max(1));
-    let slot = full
-        .slots
-        .get(n - 1)
-        .ok_or_else(|| Error::NotFound("Ce créneau n'existe pas.".into()))?;
+    let (n, slot) = full.slot_numbered(creneau)?;
     let people: Vec<Value> = rows
         .iter()
         .filter(|r| r["enrolment"]["status"] == "booked")
@@ -541,11 +533,7 @@ async fn save_roster(
 ) -> Result<Redirect> {
     let form = form.map_err(form_error)?;
     let full = flow::find_run(db, &me.0, id.0).await?;
-    let n = creneau.unwrap_or(1).clamp(1, full.slots.len().max(1));
-    let slot = full
-        .slots
-        .get(n - 1)
-        .ok_or_else(|| Error::NotFound("Ce créneau n'existe pas.".into()))?;
+    let (n, slot) = full.slot_numbered(creneau)?;
     let mut marks = Vec::new();
     for (k, v) in form.iter() {
         let Some(e) = k.strip_prefix("presence-") else {

@@ -101,6 +101,19 @@ pub struct SessionFull {
     pub quotas: Vec<QuotaRow>,
 }
 
+impl SessionFull {
+    /// Slot `n` (from 1; the first when absent, the last when beyond) and its number, as
+    /// the roster and QR pages choose it.
+    pub fn slot_numbered(&self, n: Option<usize>) -> Result<(usize, &SlotRow)> {
+        let n = n.unwrap_or(1).clamp(1, self.slots.len().max(1));
+        let slot = self
+            .slots
+            .get(n - 1)
+            .ok_or_else(|| Error::NotFound("Ce créneau n'existe pas.".into()))?;
+        Ok((n, slot))
+    }
+}
+
 #[derive(Debug, Clone, FromRow, Serialize)]
 pub struct Person {
     pub id: Uuid,

@@ -21,6 +21,9 @@ pub struct Config {
     /// With the demo: also create the demo's shared training sessions (and their
     /// enrolments). The tests turn it off to start from an empty training calendar.
     pub demo_trainings: bool,
+    /// With the demo people, also a demo equality plan: period, actions, a manual value
+    /// and a first snapshot.
+    pub demo_plan: bool,
     /// The address users reach the service at, for links in e-mails.
     pub public_url: String,
     /// The SMTP relay; absent in a debug build: mail goes to `mail_folder` (see
@@ -56,6 +59,8 @@ pub struct Config {
     /// Saving an assignment rule that would give more people than this a new obligation
     /// needs an explicit confirmation after its dry run.
     pub rule_max_without_confirmation: u64,
+    /// Equality-plan breakdowns show « < n » instead of any cell counting fewer people.
+    pub equality_min_cell: u64,
     /// How long a seat freed in a shared session is held for the first person waiting.
     pub training_hold_hours: i64,
     /// A session ends after this many minutes without a request.
@@ -106,6 +111,7 @@ impl Default for Config {
             static_dir: "static".into(),
             demo: cfg!(debug_assertions),
             demo_trainings: true,
+            demo_plan: true,
             public_url: "http://127.0.0.1:8000".into(),
             smtp_host: None,
             smtp_port: 25,
@@ -122,6 +128,7 @@ impl Default for Config {
             export_retention_hours: 24,
             import_max_deactivation_percent: 10,
             rule_max_without_confirmation: 200,
+            equality_min_cell: 5,
             training_hold_hours: 48,
             session_idle_minutes: 30,
             session_cache_seconds: 10,

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod certificates;
 pub mod config;
 pub mod db;
+pub mod equality;
 pub mod error;
 pub mod ids;
 pub mod jobs;
@@ -186,6 +187,15 @@ pub async fn build(figment: Figment) -> Result<Rocket<Build>, StartError> {
     reminders::flow::seed(&db, &catalog)
         .await
         .map_err(|e| StartError::Seed(e.to_string()))?;
+    // The equality plan's default indicators: written once, editable by HR.
+    equality::flow::seed(&db, &catalog)
+        .await
+        .map_err(|e| StartError::Seed(e.to_string()))?;
+    if config.demo && config.demo_plan {
+        equality::flow::seed_demo(&db, &catalog, db::now())
+            .await
+            .map_err(|e| StartError::Seed(e.to_string()))?;
+    }
     let previous_keys = config
         .certificate_previous_keys
         .iter()

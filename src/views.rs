@@ -94,6 +94,8 @@ pub struct Me {
     pub trainer: bool,
     /// A partner organisation's referent.
     pub referent: bool,
+    /// Reads the equality plan's dashboard (manager for their subtree, HR, admin).
+    pub equality: bool,
 }
 
 impl From<&User> for Me {
@@ -109,6 +111,7 @@ impl From<&User> for Me {
             hr: u.role.is_hr(),
             admin: u.role.is_admin(),
             trainer: u.role.is_trainer(),
+            equality: matches!(u.role, Role::Manager | Role::Hr | Role::Admin),
             referent: u.role == Role::PartnerReferent,
         }
     }

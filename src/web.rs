@@ -66,6 +66,8 @@ pub(crate) fn assemble(
         .mount("/", crate::reminders::routes::routes())
         .mount("/", crate::trainings::routes::routes())
         .mount("/api/v1", crate::trainings::api::routes())
+        .mount("/", crate::equality::routes::routes())
+        .mount("/api/v1", crate::equality::api::routes())
         .mount("/api/v1", people::routes::api_routes())
         .mount("/", crate::certificates::routes::routes())
         .mount("/api/v1", crate::certificates::routes::api_routes())

@@ -535,6 +535,239 @@ fn rows() -> Vec<Row> {
             Json(r#"{"reason": ""}"#),
             [401, 403, 403, 422, 403, 403, 422, 403, 403],
         ),
+        // The equality plan. {indicator}: a seeded indicator; {action}: an action owned by
+        // Karim (HR); {snapshot}: a snapshot. Writes send bad input (422, nothing written).
+        r(
+            "GET",
+            "/egalite?<du>&<au>&<service>&<public>",
+            "/egalite",
+            None,
+            [401, 403, 200, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/egalite/indicateurs/<id>?<du>&<au>&<service>&<public>",
+            "/egalite/indicateurs/{indicator}",
+            None,
+            [401, 403, 200, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/rh/egalite/plan",
+            "/rh/egalite/plan",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "POST",
+            "/rh/egalite/plan",
+            "/rh/egalite/plan",
+            Form("starts_on=2026-01-01&ends_on=2030-01-01"),
+            [401, 403, 403, 422, 403, 403, 422, 403, 403],
+        ),
+        r(
+            "POST",
+            "/rh/egalite/actions",
+            "/rh/egalite/actions",
+            Form("axis=E9&title=x&owner=&starts_on=&ends_on="),
+            [401, 403, 403, 422, 403, 403, 422, 403, 403],
+        ),
+        r(
+            "GET",
+            "/rh/egalite/actions/<id>",
+            "/rh/egalite/actions/{action}",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "POST",
+            "/rh/egalite/actions/<id>",
+            "/rh/egalite/actions/{action}",
+            Form("axis=E1&title=Former&owner=&starts_on=2026-06-01&ends_on=2026-01-01"),
+            [401, 403, 403, 422, 403, 403, 422, 403, 403],
+        ),
+        r(
+            "POST",
+            "/rh/egalite/actions/<id>/commentaires",
+            "/rh/egalite/actions/{action}/commentaires",
+            Form("body="),
+            [401, 403, 403, 422, 403, 403, 422, 403, 403],
+        ),
+        r(
+            "GET",
+            "/rh/egalite/indicateurs",
+            "/rh/egalite/indicateurs",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "POST",
+            "/rh/egalite/indicateurs",
+            "/rh/egalite/indicateurs",
+            Form("code=&axis=E1&title=&kind=auto"),
+            [401, 403, 403, 422, 403, 403, 422, 403, 403],
+        ),
+        r(
+            "POST",
+            "/rh/egalite/indicateurs/<id>",
+            "/rh/egalite/indicateurs/{indicator}",
+            Form("code=&axis=E1&title=&kind=auto"),
+            [401, 403, 403, 422, 403, 403, 422, 403, 403],
+        ),
+        r(
+            "POST",
+            "/rh/egalite/indicateurs/<id>/valeurs",
+            "/rh/egalite/indicateurs/{indicator}/valeurs",
+            Form("period=x&value=1&source=s"),
+            [401, 403, 403, 422, 403, 403, 422, 403, 403],
+        ),
+        r(
+            "GET",
+            "/rh/egalite/instantanes",
+            "/rh/egalite/instantanes",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "POST",
+            "/rh/egalite/instantanes",
+            "/rh/egalite/instantanes",
+            Form(""),
+            [401, 403, 403, 303, 403, 403, 303, 403, 403],
+        ),
+        r(
+            "GET",
+            "/rh/egalite/instantanes/<id>/rapport.pdf",
+            "/rh/egalite/instantanes/{snapshot}/rapport.pdf",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/rh/egalite/instantanes/<id>/rapport.ods",
+            "/rh/egalite/instantanes/{snapshot}/rapport.ods",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/rh/egalite/instantanes/<id>/rapport.csv",
+            "/rh/egalite/instantanes/{snapshot}/rapport.csv",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/rh/egalite/territorial?<du>&<au>",
+            "/rh/egalite/territorial",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 403, 403],
+        ),
+        r(
+            "GET",
+            "/api/v1/equality/dashboard?<from>&<to>&<unit>&<audience>",
+            "/api/v1/equality/dashboard",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 200, 200],
+        ),
+        r(
+            "GET",
+            "/api/v1/equality/plan",
+            "/api/v1/equality/plan",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 200, 200],
+        ),
+        r(
+            "PUT",
+            "/api/v1/equality/plan",
+            "/api/v1/equality/plan",
+            Json(r#"{"starts_on": "2026-01-01", "ends_on": "2031-01-01"}"#),
+            [401, 403, 403, 422, 403, 403, 422, 403, 403],
+        ),
+        r(
+            "POST",
+            "/api/v1/equality/actions",
+            "/api/v1/equality/actions",
+            Json(r#"{"axis": "E9", "title": "x", "owner": "", "starts_on": "", "ends_on": ""}"#),
+            [401, 403, 403, 422, 403, 403, 422, 403, 403],
+        ),
+        r(
+            "PATCH",
+            "/api/v1/equality/actions/<id>",
+            "/api/v1/equality/actions/{action}",
+            Json(r#"{"axis": "E9"}"#),
+            [401, 403, 403, 422, 403, 403, 422, 403, 403],
+        ),
+        r(
+            "POST",
+            "/api/v1/equality/actions/<id>/comments",
+            "/api/v1/equality/actions/{action}/comments",
+            Json(r#"{"body": ""}"#),
+            [401, 403, 403, 422, 403, 403, 422, 403, 403],
+        ),
+        r(
+            "GET",
+            "/api/v1/equality/indicators",
+            "/api/v1/equality/indicators",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 200, 200],
+        ),
+        r(
+            "POST",
+            "/api/v1/equality/indicators",
+            "/api/v1/equality/indicators",
+            Json(r#"{"code": "", "axis": "E1", "title": "", "kind": "auto"}"#),
+            [401, 403, 403, 422, 403, 403, 422, 403, 403],
+        ),
+        r(
+            "PATCH",
+            "/api/v1/equality/indicators/<id>",
+            "/api/v1/equality/indicators/{indicator}",
+            Json(r#"{"axis": "E9"}"#),
+            [401, 403, 403, 422, 403, 403, 422, 403, 403],
+        ),
+        r(
+            "GET",
+            "/api/v1/equality/indicators/<id>?<unit>&<audience>&<from>&<to>",
+            "/api/v1/equality/indicators/{indicator}",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 200, 200],
+        ),
+        r(
+            "POST",
+            "/api/v1/equality/indicators/<id>/values",
+            "/api/v1/equality/indicators/{indicator}/values",
+            Json(r#"{"period": "x", "value": "1", "source": "s"}"#),
+            [401, 403, 403, 422, 403, 403, 422, 403, 403],
+        ),
+        r(
+            "GET",
+            "/api/v1/equality/snapshots",
+            "/api/v1/equality/snapshots",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 200, 200],
+        ),
+        r(
+            "POST",
+            "/api/v1/equality/snapshots",
+            "/api/v1/equality/snapshots",
+            None,
+            [401, 403, 403, 201, 403, 403, 201, 403, 403],
+        ),
+        r(
+            "GET",
+            "/api/v1/equality/snapshots/<id>",
+            "/api/v1/equality/snapshots/{snapshot}",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 200, 200],
+        ),
+        r(
+            "GET",
+            "/api/v1/equality/territorial?<from>&<to>",
+            "/api/v1/equality/territorial",
+            None,
+            [401, 403, 403, 200, 403, 403, 200, 200, 200],
+        ),
         // Shared trainings. {session}: a session Lucie (trainer) runs; writes that would
         // change it go to an unknown id (tests/trainings.rs covers them on real ones).
         r(
@@ -1106,7 +1339,10 @@ async fn every_cookie_write_without_the_token_is_refused_and_changes_nothing(app
                 .replace("{obligation}", "00000000-0000-0000-0000-000000000000")
                 .replace("{rule}", "00000000-0000-0000-0000-000000000000")
                 .replace("{campaign}", "00000000-0000-0000-0000-000000000000")
-                .replace("{session}", "00000000-0000-0000-0000-000000000000");
+                .replace("{session}", "00000000-0000-0000-0000-000000000000")
+                .replace("{indicator}", "00000000-0000-0000-0000-000000000000")
+                .replace("{action}", "00000000-0000-0000-0000-000000000000")
+                .replace("{snapshot}", "00000000-0000-0000-0000-000000000000");
             for (label, content_type, body) in [
                 ("text/plain", Some(ContentType::Plain), "csrf=x&email=a@b.c"),
                 ("no content type", None, ""),
@@ -1196,6 +1432,31 @@ async fn lucie_session(app: &TestApp) -> String {
     session["session"]["id"].as_str().unwrap().to_string()
 }
 
+/// A seeded indicator, an action owned by Karim (HR) and a snapshot: their ids.
+async fn equality_resources(app: &TestApp) -> (String, String, String) {
+    let db = app.database();
+    let indicator: uuid::Uuid = reperes::on_db!(db, pool => sqlx::query_scalar("SELECT id FROM equality_indicators WHERE code = 'E1-DELAIS'").fetch_one(pool).await).unwrap();
+    let karim = id_of(app, "karim.benali@demo.reperes.test").await;
+    app.login("karim.benali@demo.reperes.test").await;
+    let (status, action) = app
+        .post_json(
+            "/api/v1/equality/actions",
+            &format!(
+                r#"{{"axis": "E5", "title": "Former les jurys", "owner": "{karim}", "starts_on": "2026-01-01", "ends_on": "2026-12-31"}}"#
+            ),
+        )
+        .await;
+    assert_eq!(status.code, 201, "{action}");
+    let (status, snapshot) = app.post_json("/api/v1/equality/snapshots", "").await;
+    assert_eq!(status.code, 201, "{snapshot}");
+    app.logout().await;
+    (
+        indicator.to_string(),
+        action["action"]["id"].as_str().unwrap().to_string(),
+        snapshot["id"].as_str().unwrap().to_string(),
+    )
+}
+
 async fn id_of(app: &TestApp, email: &str) -> String {
     let id: uuid::Uuid = reperes::on_db!(app.database(), pool => sqlx::query_scalar("SELECT id FROM users WHERE email = $1").bind(email).fetch_one(pool).await).unwrap();
     id.to_string()
@@ -1235,6 +1496,7 @@ async fn every_route_for_every_role(app: TestApp) {
     let campaign: uuid::Uuid = reperes::on_db!(app.database(), pool => sqlx::query_scalar("SELECT id FROM campaigns ORDER BY month, day LIMIT 1").fetch_one(pool).await).unwrap();
     let campaign = campaign.to_string();
     let session = lucie_session(&app).await;
+    let (indicator, action, snapshot) = equality_resources(&app).await;
     let (_, token_read) = reperes::auth::tokens::create(
         app.database(),
         "lecture",
@@ -1275,6 +1537,9 @@ async fn every_route_for_every_role(app: TestApp) {
                 .replace("{obligation}", &obligation)
                 .replace("{campaign}", &campaign)
                 .replace("{session}", &session)
+                .replace("{indicator}", &indicator)
+                .replace("{action}", &action)
+                .replace("{snapshot}", &snapshot)
                 .replace("{attempt}", &attempt);
             let mut req = match row.method {
                 "GET" => app.client.get(path.clone()),

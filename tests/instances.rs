@@ -36,6 +36,7 @@ fn reperes(app: &TestApp, smtp_port: u16, args: &[&str]) -> Command {
         .env("REPERES_STATIC_DIR", manifest_path("static"))
         .env("REPERES_DEMO", "true")
         .env("REPERES_DEMO_TRAININGS", "false")
+        .env("REPERES_DEMO_PLAN", "false")
         .env("REPERES_SCHEDULER", "false")
         .env("REPERES_MAIL_TRANSPORT", "smtp")
         .env("REPERES_SMTP_HOST", "127.0.0.1")

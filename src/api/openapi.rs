@@ -40,14 +40,17 @@ fn param(name: &str, description: &str, format: Option<&str>) -> Value {
 /// gets there.
 pub fn document() -> Value {
     let mut doc = described();
-    if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), training_paths()) {
-        paths.extend(more);
+    for extra in [training_paths(), equality_paths()] {
+        if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), extra) {
+            paths.extend(more);
+        }
     }
-    if let (Some(schemas), Value::Object(more)) = (
-        doc["components"]["schemas"].as_object_mut(),
-        training_schemas(),
-    ) {
-        schemas.extend(more);
+    for extra in [training_schemas(), equality_schemas()] {
+        if let (Some(schemas), Value::Object(more)) =
+            (doc["components"]["schemas"].as_object_mut(), extra)
+        {
+            schemas.extend(more);
+        }
     }
     if let Some(paths) = doc["paths"].as_object_mut() {
         for operation in paths
@@ -438,5 +441,161 @@ fn training_schemas() -> Value {
             "quotas": { "type": "array", "items": { "type": "object", "properties": { "partner": { "type": "string" }, "seats": { "type": "integer", "minimum": 1 } } } },
             "trainers": { "type": "array", "items": { "type": "string", "format": "email" } }
         }}
+    })
+}
+
+/// The equality plan: reads for HR and tokens, writes for HR with a session.
+fn equality_paths() -> Value {
+    let id = |what: &str| param("id", what, Some("uuid"));
+    let body = |schema: &str| json!({ "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } });
+    let read = json!([{ "session": [] }, { "token": [] }]);
+    let hr_only = (
+        "403",
+        "Réservé aux RH et aux administrateurs (et aux jetons en lecture)",
+    );
+    let query = |name: &str, description: &str, format: Option<&str>| {
+        let mut schema = json!({ "type": "string" });
+        if let Some(f) = format {
+            schema["format"] = json!(f);
+        }
+        json!({ "name": name, "in": "query", "description": description, "schema": schema })
+    };
+    json!({
+        "/equality/dashboard": {
+            "get": {
+                "summary": "Le tableau de bord : par axe, actions réalisées et indicateurs à la cible ; par indicateur, valeur au dernier instantané de la période et évolution, sous les filtres (cases de moins de 5 personnes masquées)",
+                "security": read,
+                "parameters": [query("from", "Début de la période", Some("date")), query("to", "Fin de la période", Some("date")), query("unit", "Chemin d'un service : son sous-arbre", None), query("audience", "Code d'un public", None)],
+                "responses": with_errors(json!({ "200": { "description": "Le tableau de bord" } }), &[hr_only, ("400", "Filtre invalide")])
+            }
+        },
+        "/equality/plan": {
+            "get": {
+                "summary": "Le plan d'égalité professionnelle : période, cinq axes, actions",
+                "security": read,
+                "responses": with_errors(json!({ "200": { "description": "Période et axes avec leurs actions (statut, avancement, retard)" } }), &[hr_only])
+            },
+            "put": {
+                "summary": "Enregistrer la période du plan (trois ans au plus)",
+                "requestBody": body("EqualityPeriod"),
+                "responses": with_errors(json!({ "200": { "description": "Période enregistrée" } }), &[("422", "Période invalide : fin avant le début, plus de trois ans")])
+            }
+        },
+        "/equality/actions": {
+            "post": {
+                "summary": "Créer une action du plan",
+                "requestBody": body("EqualityAction"),
+                "responses": with_errors(json!({ "201": { "description": "Action créée" } }), &[("422", "Action invalide : axe ou responsable inconnu, fin avant le début, avancement hors 0–100")])
+            }
+        },
+        "/equality/actions/{id}": {
+            "patch": {
+                "summary": "Modifier une action (seuls les champs donnés changent)",
+                "parameters": [id("Action")],
+                "requestBody": body("EqualityAction"),
+                "responses": with_errors(json!({ "200": { "description": "Action modifiée" } }), &[("422", "Action invalide")])
+            }
+        },
+        "/equality/actions/{id}/comments": {
+            "post": {
+                "summary": "Ajouter un commentaire daté et signé à l'historique d'une action",
+                "parameters": [id("Action")],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["body"], "properties": { "body": { "type": "string", "minLength": 2, "maxLength": 2000 } } } } } },
+                "responses": with_errors(json!({ "201": { "description": "L'historique des commentaires" } }), &[("422", "Commentaire vide ou trop long")])
+            }
+        },
+        "/equality/indicators": {
+            "get": {
+                "summary": "Les indicateurs : définition (population et mesure) ou bornes de saisie, cible, échéance",
+                "security": read,
+                "responses": with_errors(json!({ "200": { "description": "Les indicateurs" } }), &[hr_only])
+            },
+            "post": {
+                "summary": "Créer un indicateur calculé (population et mesure) ou saisi (unité et bornes)",
+                "requestBody": body("EqualityIndicator"),
+                "responses": with_errors(json!({ "201": { "description": "Indicateur créé" } }), &[("409", "Code déjà pris"), ("422", "Indicateur invalide : mesure, module, public ou axe inconnu, cible hors bornes")])
+            }
+        },
+        "/equality/indicators/{id}": {
+            "get": {
+                "summary": "Un indicateur calculé à l'instant, ses répartitions (sexe, catégorie, public, service, structure) et son évolution ; toute case de moins de 5 personnes est masquée, avec une seconde case si besoin",
+                "security": read,
+                "parameters": [id("Indicateur"), query("unit", "Chemin d'un service : son sous-arbre", None), query("audience", "Code d'un public", None), query("from", "Début de l'évolution", Some("date")), query("to", "Fin de l'évolution", Some("date"))],
+                "responses": with_errors(json!({ "200": { "description": "Valeur, répartitions, évolution, valeurs saisies" } }), &[hr_only, ("400", "Filtre invalide")])
+            },
+            "patch": {
+                "summary": "Modifier un indicateur : intitulé, axe, cible, sens, échéance (seuls les champs donnés changent)",
+                "parameters": [id("Indicateur")],
+                "requestBody": body("EqualityIndicator"),
+                "responses": with_errors(json!({ "200": { "description": "Indicateur modifié" } }), &[("409", "Code déjà pris"), ("422", "Indicateur invalide")])
+            }
+        },
+        "/equality/indicators/{id}/values": {
+            "post": {
+                "summary": "Saisir la valeur d'un indicateur saisi pour une période, avec sa source",
+                "parameters": [id("Indicateur")],
+                "requestBody": body("EqualityValue"),
+                "responses": with_errors(json!({ "201": { "description": "Les valeurs de l'indicateur" } }), &[("422", "Valeur hors bornes, période invalide, source absente, ou indicateur calculé")])
+            }
+        },
+        "/equality/snapshots": {
+            "get": {
+                "summary": "Les instantanés (mensuels et à la demande)",
+                "security": read,
+                "responses": with_errors(json!({ "200": { "description": "Les instantanés, du plus récent au plus ancien" } }), &[hr_only])
+            },
+            "post": {
+                "summary": "Prendre un instantané maintenant",
+                "responses": with_errors(json!({ "201": { "description": "L'identifiant de l'instantané" } }), &[])
+            }
+        },
+        "/equality/snapshots/{id}": {
+            "get": {
+                "summary": "Le rapport de suivi d'un instantané : par axe, actions et indicateurs face à leur cible, avec leur évolution (les mêmes chiffres que les fichiers PDF, ODS et CSV)",
+                "security": read,
+                "parameters": [id("Instantané")],
+                "responses": with_errors(json!({ "200": { "description": "Le rapport" } }), &[hr_only])
+            }
+        },
+        "/equality/territorial": {
+            "get": {
+                "summary": "Plan territorial : personnes formées par axe et par structure sur une période (modules et sessions partagées)",
+                "security": read,
+                "parameters": [query("from", "Début (par défaut le 1er janvier)", Some("date")), query("to", "Fin (par défaut aujourd'hui)", Some("date"))],
+                "responses": with_errors(json!({ "200": { "description": "Par axe T1 à T5, les effectifs par structure" } }), &[hr_only, ("400", "Période invalide")])
+            }
+        }
+    })
+}
+
+fn equality_schemas() -> Value {
+    json!({
+        "EqualityPeriod": { "type": "object", "required": ["starts_on", "ends_on"], "properties": {
+            "starts_on": { "type": "string", "format": "date" }, "ends_on": { "type": "string", "format": "date" } } },
+        "EqualityAction": { "type": "object", "required": ["axis", "title", "owner", "starts_on", "ends_on"], "properties": {
+            "axis": { "type": "string", "enum": ["E1", "E2", "E3", "E4", "E5"] },
+            "title": { "type": "string", "minLength": 3, "maxLength": 200 }, "description": { "type": "string", "maxLength": 4000 },
+            "owner": { "type": "string", "format": "uuid", "description": "La personne responsable" },
+            "starts_on": { "type": "string", "format": "date" }, "ends_on": { "type": "string", "format": "date" },
+            "status": { "type": "string", "enum": ["not_started", "in_progress", "done", "abandoned"] },
+            "progress": { "type": "string", "description": "Pourcentage, 0 à 100" },
+            "modules": { "type": "array", "items": { "type": "string" } },
+            "offers": { "type": "array", "items": { "type": "string", "format": "uuid" } } } },
+        "EqualityIndicator": { "type": "object", "required": ["code", "axis", "title", "kind"], "properties": {
+            "code": { "type": "string", "maxLength": 30 }, "axis": { "type": "string", "enum": ["E1", "E2", "E3", "E4", "E5"] },
+            "title": { "type": "string", "minLength": 3, "maxLength": 200 },
+            "kind": { "type": "string", "enum": ["auto", "manual"] },
+            "measure": { "type": "string", "enum": ["valid_certificate", "completed", "on_time", "overdue", "average_score", "shared_trained", "attendance_rate"] },
+            "module": { "type": "string" }, "offer": { "type": "string", "format": "uuid" },
+            "audiences": { "type": "array", "items": { "type": "string" } }, "managers_only": { "type": "boolean" },
+            "staff": { "type": "string", "enum": ["all", "city", "partners"] },
+            "categories": { "type": "array", "items": { "type": "string", "enum": ["A", "B", "C", "CONTRACTUEL"] } },
+            "unit": { "type": "string", "enum": ["number", "percent", "count"], "description": "Indicateur saisi" },
+            "min": { "type": "string" }, "max": { "type": "string" },
+            "target": { "type": "string" }, "direction": { "type": "string", "enum": ["at_least", "at_most"] },
+            "deadline": { "type": "string", "format": "date" } } },
+        "EqualityValue": { "type": "object", "required": ["period", "value", "source"], "properties": {
+            "period": { "type": "string", "example": "2025", "description": "Une année (2025) ou un mois (2026-03)" },
+            "value": { "type": "string", "example": "4,2" }, "source": { "type": "string", "maxLength": 300 } } }
     })
 }

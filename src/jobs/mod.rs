@@ -48,6 +48,8 @@ pub enum Schedule {
     Daily { hour: u32, minute: u32 },
     /// Monday to Friday, every hour from `from` to `to` (inclusive) at `minute`, Paris time.
     WorkingHours { from: u32, to: u32, minute: u32 },
+    /// On the first day of every month at `hour:minute`, Paris time.
+    Monthly { hour: u32, minute: u32 },
 }
 
 /// One occurrence of a schedule: a key unique per job (the claim), and its instant.
@@ -101,6 +103,18 @@ impl Schedule {
                     })
                 })
             }
+            Schedule::Monthly { hour, minute } => {
+                let today = now.with_timezone(&Paris).date_naive();
+                let first = today.with_day(1)?;
+                let previous = first.pred_opt()?.with_day(1)?;
+                [first, previous].into_iter().find_map(|d| {
+                    let at = paris_instant(d, hour, minute);
+                    (at <= now).then(|| Slot {
+                        key: d.format("%Y-%m").to_string(),
+                        at,
+                    })
+                })
+            }
             Schedule::WorkingHours { from, to, minute } => {
                 let local = now.with_timezone(&Paris);
                 let mut date = local.date_naive();
@@ -134,6 +148,9 @@ impl Schedule {
         match *self {
             Schedule::Every { seconds } => format!("toutes les {seconds} secondes"),
             Schedule::Daily { hour, minute } => format!("chaque jour à {hour:02}h{minute:02} (heure de Paris)"),
+            Schedule::Monthly { hour, minute } => {
+                format!("le 1er de chaque mois à {hour:02}h{minute:02} (heure de Paris)")
+            }
             Schedule::WorkingHours { from, to, minute } => format!(
                 "du lundi au vendredi, chaque heure de {from:02}h{minute:02} à {to:02}h{minute:02} (heure de Paris)"
             ),
@@ -156,15 +173,18 @@ pub enum Job {
     /// Waiting lists of shared sessions: offers past their hold lapse, freed and released
     /// seats go to the next people.
     TrainingsSweep,
+    /// The equality plan's monthly snapshot of every indicator.
+    EqualitySnapshot,
 }
 
 impl Job {
-    pub const ALL: [Job; 5] = [
+    pub const ALL: [Job; 6] = [
         Job::OutboxDelivery,
         Job::Cleanup,
         Job::ObligationsSweep,
         Job::RemindersSweep,
         Job::TrainingsSweep,
+        Job::EqualitySnapshot,
     ];
 
     pub fn code(self) -> &'static str {
@@ -174,6 +194,7 @@ impl Job {
             Job::ObligationsSweep => "obligations_sweep",
             Job::RemindersSweep => "reminders_sweep",
             Job::TrainingsSweep => "trainings_sweep",
+            Job::EqualitySnapshot => "equality_snapshot",
         }
     }
 
@@ -188,6 +209,7 @@ impl Job {
             Job::TrainingsSweep => {
                 "Listes d'attente des formations partagées (places libérées, propositions expirées)"
             }
+            Job::EqualitySnapshot => "Instantané mensuel des indicateurs du plan d'égalité",
         }
     }
 
@@ -203,6 +225,8 @@ impl Job {
             },
             Job::ObligationsSweep => Schedule::Daily { hour: 3, minute: 0 },
             Job::TrainingsSweep => Schedule::Every { seconds: 300 },
+            // After the night's obligations sweep, so the month starts from fresh figures.
+            Job::EqualitySnapshot => Schedule::Monthly { hour: 4, minute: 0 },
             Job::RemindersSweep => Schedule::WorkingHours {
                 from: 8,
                 to: 18,
@@ -238,6 +262,17 @@ mod tests {
             now += Duration::minutes(1);
         }
         seen
+    }
+
+    #[test]
+    fn the_monthly_snapshot_runs_once_a_month_on_the_first_at_four_paris_time() {
+        let monthly = Schedule::Monthly { hour: 4, minute: 0 };
+        let slots = runs(monthly, "2026-02-27T00:00:00Z", "2026-04-02T00:00:00Z");
+        let keys: Vec<_> = slots.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(keys, ["2026-02", "2026-03", "2026-04"]);
+        // 04:00 CET on 1 March, 04:00 CEST on 1 April.
+        assert_eq!(slots[1].at, utc("2026-03-01T03:00:00Z"));
+        assert_eq!(slots[2].at, utc("2026-04-01T02:00:00Z"));
     }
 
     #[test]

@@ -134,6 +134,11 @@ impl Runner {
                     .await
                     .map_err(|e| e.to_string())
             }
+            Job::EqualitySnapshot => {
+                crate::equality::flow::monthly_snapshot(&self.db, &self.catalog, now)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
             Job::ObligationsSweep => {
                 crate::obligations::flow::reevaluate(&self.db, &self.catalog, now)
                     .await

@@ -1,5 +1,6 @@
 //! The HR directory import: a CSV export of the HR system (matricule, e-mail, names, org
-//! unit path, audiences, job title, hire date, and optionally sex and category) turned into
+//! unit path, audiences, job title, hire date, and optionally sex, category, job family and
+//! management duty — used only in aggregates) turned into
 //! a plan of creations, changes and deactivations. Pure: parsing and planning only; the
 //! store applies a plan in one transaction. Any bad line rejects the whole file.
 
@@ -11,7 +12,7 @@ use serde::Serialize;
 use crate::catalog::Audience;
 
 /// The expected columns, in any order (header names are case-insensitive).
-pub const COLUMNS: [&str; 10] = [
+pub const COLUMNS: [&str; 12] = [
     "matricule",
     "courriel",
     "nom",
@@ -22,7 +23,12 @@ pub const COLUMNS: [&str; 10] = [
     "date_entree",
     "sexe",
     "categorie",
+    "filiere",
+    "encadrement",
 ];
+
+/// The categories a directory line may carry (`contractuel` for contract staff).
+pub const CATEGORIES: [&str; 4] = ["A", "B", "C", "CONTRACTUEL"];
 const REQUIRED: [&str; 7] = [
     "matricule",
     "courriel",
@@ -46,6 +52,10 @@ pub struct Row {
     pub hire_date: NaiveDate,
     pub sex: Option<String>,
     pub category: Option<String>,
+    /// `None`: the file has no `filiere` column, the stored value is kept.
+    pub job_family: Option<Option<String>>,
+    /// `None`: the file has no `encadrement` column, the stored value is kept.
+    pub manages: Option<bool>,
 }
 
 /// A person as the directory knows them now.
@@ -61,6 +71,8 @@ pub struct Existing {
     pub hire_date: Option<NaiveDate>,
     pub sex: Option<String>,
     pub category: Option<String>,
+    pub job_family: Option<String>,
+    pub manages: bool,
     pub active: bool,
     pub from_directory: bool,
     /// A partner's account or an administrator: the HR file never links, changes or
@@ -305,13 +317,32 @@ pub fn parse(text: &str) -> Result<Vec<Row>, Vec<LineError>> {
         let category = match get("categorie").to_uppercase().as_str() {
             "" => None,
             c @ ("A" | "B" | "C") => Some(c.to_string()),
+            "CONTRACTUEL" | "CONTRACTUELLE" | "CONTRACTUEL(LE)" => Some("CONTRACTUEL".to_string()),
             other => {
                 problems.push(format!(
-                    "invalid categorie \"{}\" (expected A, B, C or empty)",
+                    "invalid categorie \"{}\" (expected A, B, C, contractuel or empty)",
                     quoted(other)
                 ));
                 None
             }
+        };
+        let job_family = idx["filiere"].map(|_| {
+            let f = get("filiere");
+            (!f.is_empty()).then_some(f)
+        });
+        let manages = match idx["encadrement"] {
+            None => None,
+            Some(_) => match get("encadrement").to_lowercase().as_str() {
+                "" | "non" | "n" | "0" | "false" => Some(false),
+                "oui" | "o" | "1" | "true" | "x" => Some(true),
+                other => {
+                    problems.push(format!(
+                        "invalid encadrement \"{}\" (expected oui, non or empty)",
+                        quoted(other)
+                    ));
+                    None
+                }
+            },
         };
         if !problems.is_empty() {
             for m in problems {
@@ -331,6 +362,8 @@ pub fn parse(text: &str) -> Result<Vec<Row>, Vec<LineError>> {
             hire_date: hire_date.unwrap_or_default(),
             sex,
             category,
+            job_family,
+            manages,
         });
     }
     if errors.is_empty() {
@@ -420,6 +453,12 @@ pub fn plan(rows: Vec<Row>, existing: &[Existing]) -> Result<Plan, Vec<LineError
                 }
                 if e.category != row.category {
                     changed.push("categorie");
+                }
+                if row.job_family.as_ref().is_some_and(|f| *f != e.job_family) {
+                    changed.push("filiere");
+                }
+                if row.manages.is_some_and(|m| m != e.manages) {
+                    changed.push("encadrement");
                 }
                 if !e.active {
                     changed.push("réactivation");
@@ -537,6 +576,8 @@ mod tests {
             hire_date: NaiveDate::from_ymd_opt(2019, 3, 1),
             sex: Some("F".into()),
             category: Some("C".into()),
+            job_family: None,
+            manages: false,
             active: true,
             from_directory,
             protected: false,

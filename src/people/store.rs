@@ -532,6 +532,8 @@ struct ExistingRow {
     hire_date: Option<chrono::NaiveDate>,
     sex: Option<String>,
     category: Option<String>,
+    job_family: Option<String>,
+    manages: bool,
     active: bool,
     #[sqlx(try_from = "String")]
     source: Source,
@@ -544,7 +546,8 @@ struct ExistingRow {
 pub async fn directory_people(db: &Db) -> Result<Vec<super::import::Existing>> {
     let rows: Vec<ExistingRow> = on_db!(db, pool => sqlx::query_as(
         "SELECT u.id, u.employee_number, u.email, u.display_name, o.path AS org_path, u.audiences,
-                u.job_title, u.hire_date, u.sex, u.category, u.active, u.source, u.partner_id, u.role
+                u.job_title, u.hire_date, u.sex, u.category, u.job_family, u.manages, u.active, u.source,
+                u.partner_id, u.role
          FROM users u LEFT JOIN org_units o ON o.id = u.org_unit_id"
     ).fetch_all(pool).await)?;
     Ok(rows
@@ -560,6 +563,8 @@ pub async fn directory_people(db: &Db) -> Result<Vec<super::import::Existing>> {
             hire_date: r.hire_date,
             sex: r.sex,
             category: r.category,
+            job_family: r.job_family,
+            manages: r.manages,
             active: r.active,
             from_directory: r.source == Source::Directory,
             protected: r.partner_id.is_some() || r.role.is_admin(),
@@ -582,21 +587,26 @@ pub async fn apply_import(
             let org = ensure_org_unit!(conn, &row.org_path, now, units);
             sqlx::query(
                 "INSERT INTO users (id, email, display_name, role, audiences, active, created_at, employee_number,
-                                    org_unit_id, job_title, hire_date, sex, category, source)
-                 VALUES ($1, $2, $3, 'learner', $4, TRUE, $5, $6, $7, $8, $9, $10, $11, 'directory')"
+                                    org_unit_id, job_title, hire_date, sex, category, job_family, manages, source)
+                 VALUES ($1, $2, $3, 'learner', $4, TRUE, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'directory')"
             ).bind(Uuid::new_v4()).bind(&row.email).bind(&row.display_name).bind(audiences_text(&row.audiences))
                 .bind(now).bind(&row.employee_number).bind(org).bind(&row.job_title).bind(row.hire_date)
-                .bind(&row.sex).bind(&row.category)
+                .bind(&row.sex).bind(&row.category).bind(row.job_family.clone().flatten())
+                .bind(row.manages.unwrap_or(false))
                 .execute(&mut *conn).await?;
         }
         for (row, id, _) in &plan.update {
             let org = ensure_org_unit!(conn, &row.org_path, now, units);
             sqlx::query(
                 "UPDATE users SET email = $1, display_name = $2, audiences = $3, employee_number = $4, org_unit_id = $5,
-                        job_title = $6, hire_date = $7, sex = $8, category = $9, active = TRUE, source = 'directory'
+                        job_title = $6, hire_date = $7, sex = $8, category = $9, active = TRUE, source = 'directory',
+                        job_family = CASE WHEN $11 THEN $12 ELSE job_family END,
+                        manages = CASE WHEN $13 THEN $14 ELSE manages END
                  WHERE id = $10"
             ).bind(&row.email).bind(&row.display_name).bind(audiences_text(&row.audiences)).bind(&row.employee_number)
                 .bind(org).bind(&row.job_title).bind(row.hire_date).bind(&row.sex).bind(&row.category).bind(*id)
+                .bind(row.job_family.is_some()).bind(row.job_family.clone().flatten())
+                .bind(row.manages.is_some()).bind(row.manages.unwrap_or(false))
                 .execute(&mut *conn).await?;
         }
         for (row, _, fields) in &plan.update {

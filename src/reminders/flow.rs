@@ -57,6 +57,8 @@ pub struct Planned {
     pub hr: Vec<Line>,
     /// Shared sessions coming soon where the recipient holds a seat.
     pub sessions: Vec<Line>,
+    /// The equality plan: actions the recipient owns, HR's monthly digest.
+    pub plan: Vec<Line>,
 }
 
 impl Planned {
@@ -66,6 +68,7 @@ impl Planned {
             .chain(&self.team)
             .chain(&self.hr)
             .chain(&self.sessions)
+            .chain(&self.plan)
     }
 }
 
@@ -214,8 +217,31 @@ pub async fn plan(
             session_lines.push((person.id, line));
         }
     }
+    // The equality plan: its action owners and HR's monthly digest.
+    let hr_ids: Vec<Uuid> = hr.iter().map(|p| p.id).collect();
+    let mut plan_lines: Vec<(Uuid, Line)> = Vec::new();
+    for r in crate::equality::flow::reminders(db, public_url, &hr_ids, today).await? {
+        let Some(person) = by_id.get(&r.recipient) else {
+            continue;
+        };
+        plan_lines.push((
+            person.id,
+            Line {
+                person: person.display_name.clone(),
+                person_id: person.id,
+                title: r.title,
+                module: String::new(),
+                url: r.url,
+                sentence: r.sentence,
+                key: r.key,
+                obligation: Uuid::nil(),
+                open: false,
+            },
+        ));
+    }
     let mut keys: Vec<String> = candidates.iter().map(|c| c.1.clone()).collect();
     keys.extend(session_lines.iter().map(|(_, l)| l.key.clone()));
+    keys.extend(plan_lines.iter().map(|(_, l)| l.key.clone()));
     let done = store::logged(db, &keys).await?;
     let mut out: BTreeMap<Uuid, Planned> = BTreeMap::new();
     for (recipient, key, line, to) in candidates {
@@ -233,6 +259,7 @@ pub async fn plan(
             team: Vec::new(),
             hr: Vec::new(),
             sessions: Vec::new(),
+            plan: Vec::new(),
         });
         match to {
             Recipient::Person => entry.own.push(line),
@@ -256,8 +283,30 @@ pub async fn plan(
                 team: Vec::new(),
                 hr: Vec::new(),
                 sessions: Vec::new(),
+                plan: Vec::new(),
             })
             .sessions
+            .push(line);
+    }
+    for (recipient, line) in plan_lines {
+        if done.contains(&line.key) {
+            continue;
+        }
+        let Some(r) = by_id.get(&recipient) else {
+            continue;
+        };
+        out.entry(recipient)
+            .or_insert_with(|| Planned {
+                recipient,
+                name: r.display_name.clone(),
+                email: r.email.clone(),
+                own: Vec::new(),
+                team: Vec::new(),
+                hr: Vec::new(),
+                sessions: Vec::new(),
+                plan: Vec::new(),
+            })
+            .plan
             .push(line);
     }
     Ok(out.into_values().collect())
@@ -282,23 +331,29 @@ impl SweepReport {
 
 fn digest_mail(ctx: &Context<'_>, p: &Planned, today: NaiveDate, hr_days: u32) -> Result<Outgoing> {
     let count = p.lines().count();
-    let subject = if p.own.is_empty() && p.team.is_empty() && p.hr.is_empty() {
-        match p.sessions.as_slice() {
-            [one] => format!("Formation partagée : {}", one.title),
-            _ => format!("Vos formations partagées à venir : {count} rappels"),
-        }
-    } else if p.team.is_empty() && p.hr.is_empty() {
-        if p.own.len() == 1 {
-            format!("Formation obligatoire : {}", p.own[0].title)
+    let subject =
+        if p.own.is_empty() && p.team.is_empty() && p.hr.is_empty() && p.sessions.is_empty() {
+            match p.plan.as_slice() {
+                [one] => format!("Plan d'égalité professionnelle : {}", one.title),
+                _ => format!("Plan d'égalité professionnelle : {count} rappels"),
+            }
+        } else if p.own.is_empty() && p.team.is_empty() && p.hr.is_empty() {
+            match p.sessions.as_slice() {
+                [one] => format!("Formation partagée : {}", one.title),
+                _ => format!("Vos formations partagées à venir : {count} rappels"),
+            }
+        } else if p.team.is_empty() && p.hr.is_empty() {
+            if p.own.len() == 1 {
+                format!("Formation obligatoire : {}", p.own[0].title)
+            } else {
+                format!("Vos formations obligatoires : {count} rappels")
+            }
         } else {
-            format!("Vos formations obligatoires : {count} rappels")
-        }
-    } else {
-        format!(
-            "Formations obligatoires : {count} rappel(s) du {}",
-            french_date(today)
-        )
-    };
+            format!(
+                "Formations obligatoires : {count} rappel(s) du {}",
+                french_date(today)
+            )
+        };
     let context = json!({
         "subject": subject,
         "name": p.name,
@@ -306,6 +361,7 @@ fn digest_mail(ctx: &Context<'_>, p: &Planned, today: NaiveDate, hr_days: u32) -
         "team": p.team,
         "hr": p.hr,
         "sessions": p.sessions,
+        "plan": p.plan,
         "hr_days": hr_days,
         "team_url": format!("{}/equipe/obligations?etat=overdue", ctx.public_url),
         "hr_url": format!("{}/rh/obligations", ctx.public_url),

@@ -112,6 +112,7 @@ pub fn figment(db_url: &str, courses: &str) -> Figment {
         .merge(("static_dir", manifest_path("static")))
         .merge(("demo", true))
         .merge(("demo_trainings", false))
+        .merge(("demo_plan", false))
         .merge(("secret_key", "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk="))
         .merge(("log_level", "off"))
         // Tests run the scheduled jobs themselves (`jobs::runner::Runner::run_due`, or

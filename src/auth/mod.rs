@@ -305,6 +305,21 @@ impl<'r> FromRequest<'r> for ApiCaller {
     }
 }
 
+impl ApiCaller {
+    /// HR staff with a session: what the API's HR writes ask (a change is signed by a
+    /// person, so a token gets 403 with the reason).
+    pub fn hr_person(&self) -> Result<&User, Error> {
+        match self {
+            ApiCaller::Person(u) if u.role.is_hr() => Ok(u),
+            ApiCaller::Person(_) => Err(Error::Forbidden),
+            ApiCaller::Token(_) => Err(Error::ForbiddenWith(
+                "Un jeton d'API ne représente pas une personne : cette ressource demande une session."
+                    .into(),
+            )),
+        }
+    }
+}
+
 /// A redirect target that stays on this site: a path, never `//host` or a full URL.
 pub fn safe_next(next: Option<&str>) -> &str {
     match next {

@@ -93,6 +93,56 @@ pub(crate) fn filled(ops: &mut Vec<Op>, x_mm: f32, y_mm: f32, w_mm: f32, h_mm: f
     });
 }
 
+/// What a Repères PDF says about itself.
+pub(crate) struct Meta {
+    pub(crate) title: String,
+    pub(crate) author: String,
+    pub(crate) subject: String,
+    pub(crate) identifier: String,
+    /// Creation, modification and metadata dates: the data's own instant, not the clock.
+    pub(crate) at: DateTime<Utc>,
+}
+
+/// A new document with DejaVu Sans under fixed resource names (`F1` regular, `F2` bold)
+/// and its metadata: (document, regular, bold).
+pub(crate) fn document(meta: &Meta) -> Result<(PdfDocument, FontId, FontId), String> {
+    let fonts = fonts()?;
+    let mut doc = PdfDocument::new(&meta.title);
+    // Fixed resource names, so that two renderings are byte for byte the same.
+    let (regular, bold) = (FontId("F1".into()), FontId("F2".into()));
+    for (id, font) in [(&regular, &fonts.regular), (&bold, &fonts.bold)] {
+        let generated = doc.add_font(font);
+        if let Some(f) = doc.resources.fonts.map.remove(&generated) {
+            doc.resources.fonts.map.insert(id.clone(), f);
+        }
+    }
+    let info = &mut doc.metadata.info;
+    info.author = meta.author.clone();
+    info.creator = "Repères".into();
+    info.producer = "Repères".into();
+    info.subject = meta.subject.clone();
+    info.identifier = meta.identifier.clone();
+    let at = printpdf::OffsetDateTime::from_unix_timestamp(meta.at.timestamp())
+        .map_err(|e| e.to_string())?;
+    info.creation_date = at;
+    info.modification_date = at;
+    info.metadata_date = at;
+    Ok((doc, regular, bold))
+}
+
+/// Saves `pages` with subset fonts and a trailer identifier derived from `seed`: the same
+/// pages and seed always give the same bytes.
+pub(crate) fn save(mut doc: PdfDocument, pages: Vec<PdfPage>, seed: &str) -> Vec<u8> {
+    doc.with_pages(pages);
+    let opts = PdfSaveOptions {
+        subset_fonts: true,
+        ..Default::default()
+    };
+    let mut bytes = doc.save(&opts, &mut Vec::new());
+    stable_id(&mut bytes, seed);
+    bytes
+}
+
 /// French date, `30 novembre 2026`.
 pub fn french_date(date: chrono::NaiveDate) -> String {
     use chrono::Datelike;
@@ -221,27 +271,13 @@ pub fn render_attendance(
 }
 
 fn draw(face: &Face<'_>, verify_url: &str) -> Result<Vec<u8>, String> {
-    let fonts = fonts()?;
-    let mut doc = PdfDocument::new(&face.doc_title);
-    // Fixed resource names, so that two renderings are byte for byte the same.
-    let (regular, bold) = (FontId("F1".into()), FontId("F2".into()));
-    for (id, font) in [(&regular, &fonts.regular), (&bold, &fonts.bold)] {
-        let generated = doc.add_font(font);
-        if let Some(f) = doc.resources.fonts.map.remove(&generated) {
-            doc.resources.fonts.map.insert(id.clone(), f);
-        }
-    }
-    let info = &mut doc.metadata.info;
-    info.author = format!("{} — {}", face.issuer_city, face.issuer_service);
-    info.creator = "Repères".into();
-    info.producer = "Repères".into();
-    info.subject = face.subject.clone();
-    info.identifier = face.number.to_string();
-    let issued = printpdf::OffsetDateTime::from_unix_timestamp(face.issued.timestamp())
-        .map_err(|e| e.to_string())?;
-    info.creation_date = issued;
-    info.modification_date = issued;
-    info.metadata_date = issued;
+    let (doc, regular, bold) = document(&Meta {
+        title: face.doc_title.clone(),
+        author: format!("{} — {}", face.issuer_city, face.issuer_service),
+        subject: face.subject.clone(),
+        identifier: face.number.to_string(),
+        at: face.issued,
+    })?;
 
     let ink = || rgb(0.12, 0.12, 0.12);
     let brand = || rgb(0.0, 0.275, 0.498);
@@ -361,18 +397,15 @@ fn draw(face: &Face<'_>, verify_url: &str) -> Result<Vec<u8>, String> {
         );
     }
 
-    doc.with_pages(vec![PdfPage::new(Mm(WIDTH_MM), Mm(HEIGHT_MM), ops)]);
-    let opts = PdfSaveOptions {
-        subset_fonts: true,
-        ..Default::default()
-    };
-    let mut bytes = doc.save(&opts, &mut Vec::new());
-    stable_id(&mut bytes, face.number);
-    Ok(bytes)
+    Ok(save(
+        doc,
+        vec![PdfPage::new(Mm(WIDTH_MM), Mm(HEIGHT_MM), ops)],
+        face.number,
+    ))
 }
 
 /// Replaces the random file identifiers of the trailer (`/ID [(…) (…)]`) with ones derived
-/// from the number, of the same length, so offsets stay valid.
+/// from `number` (the document's seed), of the same length, so offsets stay valid.
 fn stable_id(bytes: &mut [u8], number: &str) {
     let Some(pos) = find_last(bytes, b"/ID") else {
         return;

@@ -48,16 +48,9 @@ fn reader(caller: &ApiCaller) -> Result<Visibility> {
     }
 }
 
-/// HR staff with a session.
+/// HR staff with a session: a change to the plan is signed by a person.
 fn writer(caller: &ApiCaller) -> Result<&User> {
-    match caller {
-        ApiCaller::Person(u) if u.role.is_hr() => Ok(u),
-        ApiCaller::Person(_) => Err(Error::Forbidden),
-        ApiCaller::Token(_) => Err(Error::ForbiddenWith(
-            "Un jeton d'API ne représente pas une personne : cette ressource demande une session."
-                .into(),
-        )),
-    }
+    caller.hr_person()
 }
 
 /// Lays the fields of a JSON body over the current values (a PATCH changes only what it

@@ -1097,7 +1097,11 @@ pub async fn detail(
     let indicator = store::indicator(db, id)
         .await?
         .ok_or_else(indicator_not_found)?;
-    let profiles = store::profiles(db).await?;
+    // A typed-in figure has no population to read.
+    let profiles = match indicator.source {
+        Source::Auto { .. } => store::profiles(db).await?,
+        Source::Manual { .. } => Vec::new(),
+    };
     let period = store::period(db).await?;
     let manual = store::latest_manual(db, today).await?;
     let now = crate::db::now();
@@ -1208,6 +1212,8 @@ pub async fn report(db: &Db, ctx: &Ctx<'_>, issuer: &str, id: Uuid) -> Result<Re
                     status: x.status.label().into(),
                     progress: x.progress,
                     late: x.late(head.taken_on),
+                    done: x.status == ActionStatus::Done,
+                    abandoned: x.status == ActionStatus::Abandoned,
                 })
                 .collect(),
             code: a.code,

@@ -3,15 +3,11 @@
 //! same [`Report`], so they carry the same figures; each names its snapshot date.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use printpdf::{
-    Color, FontId, Line, LineDashPattern, LinePoint, Mm, Op, PdfDocument, PdfPage, PdfSaveOptions,
-    Point, Pt,
-};
+use printpdf::{Color, FontId, Line, LineDashPattern, LinePoint, Mm, Op, PdfPage, Point, Pt};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use spreadsheet_ods::{Sheet, Value, WorkBook};
 
-use crate::certificates::pdf::{filled, fonts, french_date, line, rgb, wrap};
+use crate::certificates::pdf::{document, filled, french_date, line, rgb, save, wrap, Meta};
 
 /// Everything the report shows, already computed and suppressed: the renderers only lay
 /// it out.
@@ -52,6 +48,10 @@ pub struct ReportAction {
     /// 0 to 100.
     pub progress: u8,
     pub late: bool,
+    /// Marked « Réalisée ».
+    pub done: bool,
+    /// Marked « Abandonnée »: listed, not counted.
+    pub abandoned: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -119,11 +119,6 @@ fn has_target(indicator: &ReportIndicator) -> bool {
     indicator.target_value.is_some() || !indicator.target.trim().is_empty()
 }
 
-/// An action counts as done when it is complete or marked « Réalisée ».
-fn is_done(action: &ReportAction) -> bool {
-    action.progress >= 100 || action.status.to_lowercase().starts_with("réalisé")
-}
-
 /// The counts of one axis for the summaries.
 struct Summary {
     actions: usize,
@@ -136,8 +131,9 @@ struct Summary {
 
 fn summary(axis: &ReportAxis) -> Summary {
     Summary {
-        actions: axis.actions.len(),
-        done: axis.actions.iter().filter(|a| is_done(a)).count(),
+        // As on the dashboard: abandoned actions are not counted.
+        actions: axis.actions.iter().filter(|a| !a.abandoned).count(),
+        done: axis.actions.iter().filter(|a| a.done).count(),
         late: axis.actions.iter().filter(|a| a.late).count(),
         indicators: axis.indicators.len(),
         with_target: axis.indicators.iter().filter(|i| has_target(i)).count(),
@@ -867,76 +863,27 @@ fn layout(report: &Report, regular: &FontId, bold: &FontId) -> Vec<Vec<Op>> {
 /// (actions, indicators, trend charts), running over several pages when needed. The same
 /// report always gives the same bytes.
 pub fn pdf(report: &Report) -> Result<Vec<u8>, String> {
-    let fonts = fonts()?;
-    let mut doc = PdfDocument::new(&report.title);
-    // Fixed resource names, so that two renderings are byte for byte the same.
-    let (regular, bold) = (FontId("F1".into()), FontId("F2".into()));
-    for (id, font) in [(&regular, &fonts.regular), (&bold, &fonts.bold)] {
-        let generated = doc.add_font(font);
-        if let Some(f) = doc.resources.fonts.map.remove(&generated) {
-            doc.resources.fonts.map.insert(id.clone(), f);
-        }
-    }
-    let info = &mut doc.metadata.info;
-    info.author = report.issuer.clone();
-    info.creator = "Repères".into();
-    info.producer = "Repères".into();
-    info.subject = format!(
-        "Suivi du plan d'égalité professionnelle — instantané du {}",
-        french_date(report.snapshot_on)
-    );
-    info.identifier = format!("egalite-{}", iso(report.snapshot_on));
-    let taken = printpdf::OffsetDateTime::from_unix_timestamp(report.taken_at.timestamp())
-        .map_err(|e| e.to_string())?;
-    info.creation_date = taken;
-    info.modification_date = taken;
-    info.metadata_date = taken;
-
+    let (doc, regular, bold) = document(&Meta {
+        title: report.title.clone(),
+        author: report.issuer.clone(),
+        subject: format!(
+            "Suivi du plan d'égalité professionnelle — instantané du {}",
+            french_date(report.snapshot_on)
+        ),
+        identifier: format!("egalite-{}", iso(report.snapshot_on)),
+        at: report.taken_at,
+    })?;
     let pages: Vec<PdfPage> = layout(report, &regular, &bold)
         .into_iter()
         .map(|ops| PdfPage::new(Mm(PAGE_W), Mm(PAGE_H), ops))
         .collect();
-    doc.with_pages(pages);
-    let opts = PdfSaveOptions {
-        subset_fonts: true,
-        ..Default::default()
-    };
-    let mut bytes = doc.save(&opts, &mut Vec::new());
     let seed = format!(
         "{}|{}|{}",
         report.title,
         iso(report.snapshot_on),
         report.taken_at.timestamp()
     );
-    stable_id(&mut bytes, &seed);
-    Ok(bytes)
-}
-
-/// Replaces the random file identifiers of the trailer (`/ID [(…) (…)]`) with ones derived
-/// from `seed`, of the same length, so offsets stay valid.
-fn stable_id(bytes: &mut [u8], seed: &str) {
-    let Some(pos) = bytes.windows(3).rposition(|w| w == b"/ID") else {
-        return;
-    };
-    let digest = hex::encode(Sha256::digest(seed.as_bytes()));
-    let fill = digest.as_bytes();
-    let mut i = pos;
-    let mut replaced = 0;
-    while i < bytes.len() && replaced < 2 {
-        if bytes[i] == b'(' {
-            let start = i + 1;
-            let Some(len) = bytes[start..].iter().position(|&b| b == b')') else {
-                return;
-            };
-            for (k, b) in bytes[start..start + len].iter_mut().enumerate() {
-                *b = fill[k % fill.len()];
-            }
-            i = start + len + 1;
-            replaced += 1;
-        } else {
-            i += 1;
-        }
-    }
+    Ok(save(doc, pages, &seed))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1205,6 +1152,8 @@ mod tests {
                             status: "En cours".into(),
                             progress: 40,
                             late: true,
+                            done: false,
+                            abandoned: false,
                         },
                         ReportAction {
                             title: "Publier l'index de l'égalité professionnelle".into(),
@@ -1214,6 +1163,8 @@ mod tests {
                             status: "Réalisée".into(),
                             progress: 100,
                             late: false,
+                            done: false,
+                            abandoned: false,
                         },
                     ],
                     indicators: vec![
@@ -1260,6 +1211,8 @@ mod tests {
                         status: "En cours".into(),
                         progress: 25,
                         late: false,
+                        done: false,
+                        abandoned: false,
                     }],
                     indicators: vec![ReportIndicator {
                         code: "E2-01".into(),

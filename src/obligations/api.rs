@@ -32,14 +32,7 @@ pub fn routes() -> Vec<Route> {
 
 /// HR staff with a session: rules and exemptions are signed by a person.
 fn hr_person(caller: &ApiCaller) -> Result<&User> {
-    match caller {
-        ApiCaller::Person(u) if u.role.is_hr() => Ok(u),
-        ApiCaller::Person(_) => Err(Error::Forbidden),
-        ApiCaller::Token(_) => Err(Error::ForbiddenWith(
-            "Un jeton d'API ne représente pas une personne : cette ressource demande une session."
-                .into(),
-        )),
-    }
+    caller.hr_person()
 }
 
 #[get("/me/obligations")]

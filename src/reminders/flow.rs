@@ -120,6 +120,24 @@ fn managers_of<'a>(p: &Person, everyone: &'a [Person]) -> Vec<&'a Person> {
         .collect()
 }
 
+/// The digest of `recipient` in `out`, started when it is their first line.
+fn digest_of<'a>(
+    out: &'a mut BTreeMap<Uuid, Planned>,
+    recipient: Uuid,
+    person: &Person,
+) -> &'a mut Planned {
+    out.entry(recipient).or_insert_with(|| Planned {
+        recipient,
+        name: person.display_name.clone(),
+        email: person.email.clone(),
+        own: Vec::new(),
+        team: Vec::new(),
+        hr: Vec::new(),
+        sessions: Vec::new(),
+        plan: Vec::new(),
+    })
+}
+
 /// Who receives what on `today`: every stage reached and not queued yet, grouped by
 /// recipient. Nothing is written.
 pub async fn plan(
@@ -251,16 +269,7 @@ pub async fn plan(
         let Some(r) = by_id.get(&recipient) else {
             continue;
         };
-        let entry = out.entry(recipient).or_insert_with(|| Planned {
-            recipient,
-            name: r.display_name.clone(),
-            email: r.email.clone(),
-            own: Vec::new(),
-            team: Vec::new(),
-            hr: Vec::new(),
-            sessions: Vec::new(),
-            plan: Vec::new(),
-        });
+        let entry = digest_of(&mut out, recipient, r);
         match to {
             Recipient::Person => entry.own.push(line),
             Recipient::Manager => entry.team.push(line),
@@ -274,19 +283,7 @@ pub async fn plan(
         let Some(r) = by_id.get(&recipient) else {
             continue;
         };
-        out.entry(recipient)
-            .or_insert_with(|| Planned {
-                recipient,
-                name: r.display_name.clone(),
-                email: r.email.clone(),
-                own: Vec::new(),
-                team: Vec::new(),
-                hr: Vec::new(),
-                sessions: Vec::new(),
-                plan: Vec::new(),
-            })
-            .sessions
-            .push(line);
+        digest_of(&mut out, recipient, r).sessions.push(line);
     }
     for (recipient, line) in plan_lines {
         if done.contains(&line.key) {
@@ -295,19 +292,7 @@ pub async fn plan(
         let Some(r) = by_id.get(&recipient) else {
             continue;
         };
-        out.entry(recipient)
-            .or_insert_with(|| Planned {
-                recipient,
-                name: r.display_name.clone(),
-                email: r.email.clone(),
-                own: Vec::new(),
-                team: Vec::new(),
-                hr: Vec::new(),
-                sessions: Vec::new(),
-                plan: Vec::new(),
-            })
-            .plan
-            .push(line);
+        digest_of(&mut out, recipient, r).plan.push(line);
     }
     Ok(out.into_values().collect())
 }

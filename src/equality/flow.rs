@@ -11,10 +11,10 @@ use uuid::Uuid;
 use super::report::{Report, ReportAction, ReportAxis, ReportIndicator};
 use super::store::{self, StoredValue, Window};
 use super::{
-    axes, axis, breakdown, cells, check_action, check_indicator, check_manual, check_period,
-    month_key, on_target, period_end, total, total_line, Action, ActionStatus, Breakdown, Cell,
-    Definition, Dimension, Direction, Filter, Indicator, Line, Measure, Population, Profile,
-    Source, Sum, Unit,
+    axes, axis, breakdown, cells, cells_of_groups, check_action, check_indicator, check_manual,
+    check_period, month_key, on_target, period_end, total, total_line, Action, ActionStatus,
+    Breakdown, Cell, Definition, Dimension, Direction, Filter, Indicator, Line, Measure,
+    Population, Profile, Source, Sum, Unit,
 };
 use crate::catalog::{Audience, Catalog, TERRITORIAL_AXES};
 use crate::certificates::paris_today;
@@ -641,12 +641,11 @@ pub async fn compute_all(
     now: DateTime<Utc>,
 ) -> Result<Vec<StoredValue>> {
     let indicators = store::indicators(db).await?;
-    let profiles = store::profiles(db).await?;
     let period = store::period(db).await?;
     let manual = store::latest_manual(db, paris_today(now)).await?;
     let mut out = Vec::with_capacity(indicators.len());
     for i in &indicators {
-        out.push(compute(db, catalog, i, &profiles, period, &manual, now).await?);
+        out.push(compute(db, catalog, i, period, &manual, now).await?);
     }
     Ok(out)
 }
@@ -656,7 +655,6 @@ pub async fn compute(
     db: &Db,
     catalog: &Catalog,
     i: &Indicator,
-    profiles: &[Profile],
     period: Option<(NaiveDate, NaiveDate)>,
     manual: &HashMap<Uuid, store::ManualValue>,
     now: DateTime<Utc>,
@@ -709,8 +707,26 @@ pub async fn compute(
                 today,
                 validity_months: validity,
             };
-            let (facts, per_person) = store::facts(db, &definition.measure, &window).await?;
-            let cells = cells(&definition.population, i.unit, profiles, &facts, per_person);
+            let groups = store::groups(db, &definition.measure, &window, i.unit).await?;
+            let cells = cells_of_groups(
+                &definition.population,
+                groups.into_iter().map(|g| {
+                    (
+                        Profile {
+                            id: Uuid::nil(),
+                            unit: g.unit,
+                            audiences: crate::people::store::parse_audiences(&g.audiences),
+                            sex: g.sex,
+                            category: g.category,
+                            partner: g.partner,
+                            manages: g.manages,
+                        },
+                        g.people.max(0) as u64,
+                        g.num,
+                        g.den,
+                    )
+                }),
+            );
             let sum = total(&cells, &Filter::default());
             Ok(base(
                 sum.people as i64,
@@ -1097,15 +1113,10 @@ pub async fn detail(
     let indicator = store::indicator(db, id)
         .await?
         .ok_or_else(indicator_not_found)?;
-    // A typed-in figure has no population to read.
-    let profiles = match indicator.source {
-        Source::Auto { .. } => store::profiles(db).await?,
-        Source::Manual { .. } => Vec::new(),
-    };
     let period = store::period(db).await?;
     let manual = store::latest_manual(db, today).await?;
     let now = crate::db::now();
-    let v = compute(db, ctx.catalog, &indicator, &profiles, period, &manual, now).await?;
+    let v = compute(db, ctx.catalog, &indicator, period, &manual, now).await?;
     let figure = figure(db, &v, &r, ctx.threshold, true).await?;
     let mut breakdowns = Vec::new();
     if let Source::Auto { definition } = &indicator.source {

@@ -592,6 +592,50 @@ pub fn cells(
     out.into_values().collect()
 }
 
+/// Cells from people already grouped (in SQL) by what cells and populations look at: each
+/// group's attributes as a profile, with its people counted and its sums. Groups that
+/// differ only by what a cell does not keep (the management duty) are merged.
+pub fn cells_of_groups(
+    population: &Population,
+    groups: impl IntoIterator<Item = (Profile, u64, f64, f64)>,
+) -> Vec<Cell> {
+    let mut out: BTreeMap<(String, String, String, String, String), Cell> = BTreeMap::new();
+    for (p, people, num, den) in groups {
+        if !population.includes(&p) {
+            continue;
+        }
+        let audiences = p
+            .audiences
+            .iter()
+            .map(|a| a.code())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let key = (
+            p.unit.clone(),
+            audiences.clone(),
+            p.sex.clone(),
+            p.category.clone(),
+            p.partner.clone(),
+        );
+        let cell = out.entry(key).or_insert_with(|| Cell {
+            unit: p.unit,
+            audiences,
+            sex: p.sex,
+            category: p.category,
+            partner: p.partner,
+            people: 0,
+            num: 0.0,
+            den: 0.0,
+        });
+        cell.people += people;
+        cell.num += num;
+        cell.den += den;
+    }
+    out.into_values()
+        .filter(|c| c.people > 0 || c.den > 0.0 || c.num > 0.0)
+        .collect()
+}
+
 /// A filter over cells: an org-unit subtree, an audience, a partner organisation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Filter {

@@ -9,8 +9,7 @@ use sqlx::FromRow;
 use uuid::Uuid;
 
 use super::{
-    Action, ActionStatus, Cell, Definition, Direction, Fact, Indicator, Measure, Profile, Source,
-    Unit,
+    Action, ActionStatus, Cell, Definition, Direction, Indicator, Measure, Profile, Source, Unit,
 };
 use crate::db::{Db, WritePool};
 use crate::error::Result;
@@ -380,102 +379,162 @@ pub struct Window {
     pub validity_months: u32,
 }
 
-/// The per-person facts of a measure, and whether people without a fact count in the
-/// denominator (a share or a count over the population) or not (an average).
-pub async fn facts(db: &Db, m: &Measure, w: &Window) -> Result<(HashMap<Uuid, Fact>, bool)> {
-    let mut out: HashMap<Uuid, Fact> = HashMap::new();
-    let module = m.module().map(str::to_string);
-    let offer = m.offer();
+/// A value bound to a placeholder of a measure's query.
+enum Bind {
+    Text(Option<String>),
+    Time(DateTime<Utc>),
+    Date(NaiveDate),
+    Id(Option<Uuid>),
+}
+
+/// A measure as SQL: a subquery giving one row per person (`user_id, num, den`), its
+/// binds, and whether people without a row count in the denominator as `(0, 1)` (a share
+/// or a count over the population) or not at all (an average, a rate).
+fn measure_sql(db: &Db, m: &Measure, w: &Window) -> (String, Vec<Bind>, bool) {
+    let module = Bind::Text(m.module().map(str::to_string));
+    let offer = Bind::Id(m.offer());
     match m {
         Measure::ValidCertificate { module } => {
-            let rows: Vec<(Uuid, DateTime<Utc>)> = on_db!(db, pool => sqlx::query_as(
-                "SELECT user_id, MAX(issued_at) FROM certificates
-                 WHERE module_slug = $1 AND revoked_at IS NULL GROUP BY user_id")
-                .bind(module).fetch_all(pool).await)?;
-            for (user, issued) in rows {
-                let valid = w.validity_months == 0
-                    || issued
-                        .checked_add_months(chrono::Months::new(w.validity_months))
-                        .is_some_and(|end| end >= w.now);
-                if valid {
-                    out.insert(user, (1.0, 1.0));
-                }
-            }
-            Ok((out, true))
+            let cutoff = if w.validity_months == 0 {
+                DateTime::<Utc>::UNIX_EPOCH
+            } else {
+                w.now
+                    .checked_sub_months(chrono::Months::new(w.validity_months))
+                    .unwrap_or(w.now)
+            };
+            (
+                "SELECT user_id, 1 AS num, 1 AS den FROM certificates
+                 WHERE module_slug = $1 AND revoked_at IS NULL AND issued_at >= $2 GROUP BY user_id"
+                    .into(),
+                vec![Bind::Text(Some(module.clone())), Bind::Time(cutoff)],
+                true,
+            )
         }
-        Measure::Completed { .. } => {
-            let users: Vec<Uuid> = on_db!(db, pool => sqlx::query_scalar(
-                "SELECT DISTINCT user_id FROM completions
-                 WHERE completed_at >= $1 AND completed_at <= $2 AND ($3 IS NULL OR module_slug = $3)")
-                .bind(w.since).bind(w.now).bind(&module).fetch_all(pool).await)?;
-            out.extend(users.into_iter().map(|u| (u, (1.0, 1.0))));
-            Ok((out, true))
-        }
+        Measure::Completed { .. } => (
+            "SELECT user_id, 1 AS num, 1 AS den FROM completions
+             WHERE completed_at >= $1 AND completed_at <= $2 AND ($3 IS NULL OR module_slug = $3)
+             GROUP BY user_id"
+                .into(),
+            vec![Bind::Time(w.since), Bind::Time(w.now), module],
+            true,
+        ),
         Measure::OnTime { .. } => {
-            let rows: Vec<(Uuid, NaiveDate, Option<DateTime<Utc>>)> = on_db!(db, pool => sqlx::query_as(
-                "SELECT user_id, due_on, completed_at FROM obligations
-                 WHERE due_on >= $1 AND due_on <= $2 AND ($3 IS NULL OR module_slug = $3)
-                   AND closure IS NULL")
-                .bind(crate::certificates::paris_today(w.since)).bind(w.today).bind(&module)
-                .fetch_all(pool).await)?;
-            for (user, due, done) in rows {
-                let on_time = done.is_some_and(|d| crate::certificates::paris_today(d) <= due);
-                let f = out.entry(user).or_insert((0.0, 0.0));
-                f.0 += f64::from(u8::from(on_time));
-                f.1 += 1.0;
-            }
-            Ok((out, false))
+            // Completed by the end of the due day: 22:00 UTC, midnight in Paris in summer
+            // (in winter, the last hour of the day counts as late: never the reverse).
+            let bound = match db {
+                Db::Sqlite(_) => "due_on || 'T22:00:00+00:00'",
+                Db::Postgres(_) => "((due_on + TIME '22:00') AT TIME ZONE 'UTC')",
+            };
+            (
+                format!(
+                    "SELECT user_id, SUM(CASE WHEN completed_at IS NOT NULL AND completed_at < {bound} THEN 1 ELSE 0 END) AS num,
+                            COUNT(*) AS den
+                     FROM obligations
+                     WHERE due_on >= $1 AND due_on <= $2 AND ($3 IS NULL OR module_slug = $3) AND closure IS NULL
+                     GROUP BY user_id"
+                ),
+                vec![
+                    Bind::Date(crate::certificates::paris_today(w.since)),
+                    Bind::Date(w.today),
+                    module,
+                ],
+                false,
+            )
         }
-        Measure::Overdue { .. } => {
-            let rows: Vec<(Uuid, i64)> = on_db!(db, pool => sqlx::query_as(
-                "SELECT user_id, COUNT(*) FROM obligations
-                 WHERE current AND completed_at IS NULL AND closed_at IS NULL AND due_on < $1
-                   AND ($2 IS NULL OR module_slug = $2)
-                 GROUP BY user_id")
-                .bind(w.today).bind(&module).fetch_all(pool).await)?;
-            out.extend(rows.into_iter().map(|(u, n)| (u, (n as f64, 1.0))));
-            Ok((out, true))
-        }
-        Measure::AverageScore { .. } => {
-            // Summed per person in SQL: one row per person, not one per person and module.
-            let rows: Vec<(Uuid, i64, i64)> = on_db!(db, pool => sqlx::query_as(
-                "SELECT user_id, CAST(SUM(best) AS BIGINT), COUNT(*) FROM (
-                     SELECT user_id, module_slug, MAX(score) AS best FROM completions
-                     WHERE completed_at >= $1 AND completed_at <= $2 AND ($3 IS NULL OR module_slug = $3)
-                     GROUP BY user_id, module_slug) b
-                 GROUP BY user_id")
-                .bind(w.since).bind(w.now).bind(&module).fetch_all(pool).await)?;
-            out.extend(
-                rows.into_iter()
-                    .map(|(u, sum, modules)| (u, (sum as f64, modules as f64))),
-            );
-            Ok((out, false))
-        }
-        Measure::SharedTrained { .. } => {
-            let users: Vec<Uuid> = on_db!(db, pool => sqlx::query_scalar(
-                "SELECT DISTINCT e.user_id FROM enrolments e JOIN training_sessions s ON s.id = e.session_id
-                 WHERE e.attended_at IS NOT NULL AND e.attended_at >= $1 AND e.attended_at <= $2
-                   AND ($3 IS NULL OR s.offer_id = $3)")
-                .bind(w.since).bind(w.now).bind(offer).fetch_all(pool).await)?;
-            out.extend(users.into_iter().map(|u| (u, (1.0, 1.0))));
-            Ok((out, true))
-        }
-        Measure::AttendanceRate { .. } => {
-            let rows: Vec<(Uuid, i64, i64)> = on_db!(db, pool => sqlx::query_as(
-                "SELECT e.user_id, SUM(CASE WHEN a.status = 'present' THEN 1 ELSE 0 END), COUNT(*)
-                 FROM attendance a JOIN enrolments e ON e.id = a.enrolment_id
-                 JOIN training_sessions s ON s.id = e.session_id
-                 WHERE a.status IN ('present', 'absent') AND a.marked_at >= $1 AND a.marked_at <= $2
-                   AND ($3 IS NULL OR s.offer_id = $3)
-                 GROUP BY e.user_id")
-                .bind(w.since).bind(w.now).bind(offer).fetch_all(pool).await)?;
-            out.extend(
-                rows.into_iter()
-                    .map(|(u, present, marked)| (u, (present as f64, marked as f64))),
-            );
-            Ok((out, false))
-        }
+        Measure::Overdue { .. } => (
+            "SELECT user_id, COUNT(*) AS num, 1 AS den FROM obligations
+             WHERE current AND completed_at IS NULL AND closed_at IS NULL AND due_on < $1
+               AND ($2 IS NULL OR module_slug = $2)
+             GROUP BY user_id"
+                .into(),
+            vec![Bind::Date(w.today), module],
+            true,
+        ),
+        Measure::AverageScore { .. } => (
+            "SELECT user_id, SUM(best) AS num, COUNT(*) AS den FROM (
+                 SELECT user_id, module_slug, MAX(score) AS best FROM completions
+                 WHERE completed_at >= $1 AND completed_at <= $2 AND ($3 IS NULL OR module_slug = $3)
+                 GROUP BY user_id, module_slug) b
+             GROUP BY user_id"
+                .into(),
+            vec![Bind::Time(w.since), Bind::Time(w.now), module],
+            false,
+        ),
+        Measure::SharedTrained { .. } => (
+            "SELECT e.user_id, 1 AS num, 1 AS den FROM enrolments e JOIN training_sessions s ON s.id = e.session_id
+             WHERE e.attended_at IS NOT NULL AND e.attended_at >= $1 AND e.attended_at <= $2
+               AND ($3 IS NULL OR s.offer_id = $3)
+             GROUP BY e.user_id"
+                .into(),
+            vec![Bind::Time(w.since), Bind::Time(w.now), offer],
+            true,
+        ),
+        Measure::AttendanceRate { .. } => (
+            "SELECT e.user_id, SUM(CASE WHEN a.status = 'present' THEN 1 ELSE 0 END) AS num, COUNT(*) AS den
+             FROM attendance a JOIN enrolments e ON e.id = a.enrolment_id
+             JOIN training_sessions s ON s.id = e.session_id
+             WHERE a.status IN ('present', 'absent') AND a.marked_at >= $1 AND a.marked_at <= $2
+               AND ($3 IS NULL OR s.offer_id = $3)
+             GROUP BY e.user_id"
+                .into(),
+            vec![Bind::Time(w.since), Bind::Time(w.now), offer],
+            false,
+        ),
     }
+}
+
+/// People who share every attribute aggregates split or filter by, with the sums of a
+/// measure: what crosses the driver is a few thousand groups, not every person.
+#[derive(Debug, Clone, FromRow)]
+pub struct Group {
+    pub unit: String,
+    pub audiences: String,
+    pub sex: String,
+    pub category: String,
+    pub partner: String,
+    pub manages: bool,
+    pub people: i64,
+    pub num: f64,
+    pub den: f64,
+}
+
+/// The active people grouped by unit, audiences, sex, category, partner and management
+/// duty, with the sums of a measure (grouped in SQL).
+pub async fn groups(db: &Db, m: &Measure, w: &Window, unit: Unit) -> Result<Vec<Group>> {
+    let (facts, binds, per_person) = measure_sql(db, m, w);
+    let (join, default_den) = if per_person {
+        ("LEFT JOIN", "1")
+    } else {
+        ("JOIN", "0")
+    };
+    let counted = match unit {
+        Unit::Count => "COALESCE(f.num, 0) > 0".to_string(),
+        _ => format!("COALESCE(f.den, {default_den}) > 0"),
+    };
+    let sql = format!(
+        "SELECT COALESCE(o.path, '') AS unit, u.audiences, COALESCE(u.sex, '') AS sex,
+                COALESCE(u.category, '') AS category, COALESCE(p.name, '') AS partner, u.manages,
+                SUM(CASE WHEN {counted} THEN 1 ELSE 0 END) AS people,
+                CAST(SUM(COALESCE(f.num, 0)) AS DOUBLE PRECISION) AS num,
+                CAST(SUM(COALESCE(f.den, {default_den})) AS DOUBLE PRECISION) AS den
+         FROM users u LEFT JOIN org_units o ON o.id = u.org_unit_id LEFT JOIN partners p ON p.id = u.partner_id
+         {join} ({facts}) f ON f.user_id = u.id
+         WHERE u.active
+         GROUP BY COALESCE(o.path, ''), u.audiences, COALESCE(u.sex, ''), COALESCE(u.category, ''),
+                  COALESCE(p.name, ''), u.manages"
+    );
+    Ok(on_db!(db, pool => {
+        let mut q = sqlx::query_as::<_, Group>(sqlx::AssertSqlSafe(sql.as_str()));
+        for b in &binds {
+            q = match b {
+                Bind::Text(t) => q.bind(t.clone()),
+                Bind::Time(t) => q.bind(*t),
+                Bind::Date(d) => q.bind(*d),
+                Bind::Id(i) => q.bind(*i),
+            };
+        }
+        q.fetch_all(pool).await?
+    }))
 }
 
 /// People trained over a period, per territorial axis: module completions (modules carry

@@ -551,45 +551,20 @@ pub fn cells(
     facts: &std::collections::HashMap<Uuid, Fact>,
     per_person_denominator: bool,
 ) -> Vec<Cell> {
-    let mut out: BTreeMap<(String, String, String, String, String), Cell> = BTreeMap::new();
-    for p in profiles.iter().filter(|p| population.includes(p)) {
+    let people = profiles.iter().filter_map(|p| {
         let (num, den) = match facts.get(&p.id) {
             Some(f) => *f,
             None if per_person_denominator => (0.0, 1.0),
-            None => continue,
+            None => return None,
         };
         let counted = match unit {
             Unit::Count => num > 0.0,
             _ => den > 0.0,
         };
-        let audiences = p
-            .audiences
-            .iter()
-            .map(|a| a.code())
-            .collect::<Vec<_>>()
-            .join(" ");
-        let key = (
-            p.unit.clone(),
-            audiences.clone(),
-            p.sex.clone(),
-            p.category.clone(),
-            p.partner.clone(),
-        );
-        let cell = out.entry(key).or_insert_with(|| Cell {
-            unit: p.unit.clone(),
-            audiences,
-            sex: p.sex.clone(),
-            category: p.category.clone(),
-            partner: p.partner.clone(),
-            people: 0,
-            num: 0.0,
-            den: 0.0,
-        });
-        cell.people += u64::from(counted);
-        cell.num += num;
-        cell.den += den;
-    }
-    out.into_values().collect()
+        Some((p.clone(), u64::from(counted), num, den))
+    });
+    // One person is a group of one: the same grouping as people grouped in SQL.
+    cells_of_groups(population, people)
 }
 
 /// Cells from people already grouped (in SQL) by what cells and populations look at: each
@@ -631,9 +606,7 @@ pub fn cells_of_groups(
         cell.num += num;
         cell.den += den;
     }
-    out.into_values()
-        .filter(|c| c.people > 0 || c.den > 0.0 || c.num > 0.0)
-        .collect()
+    out.into_values().collect()
 }
 
 /// A filter over cells: an org-unit subtree, an audience, a partner organisation.

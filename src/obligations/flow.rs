@@ -310,11 +310,18 @@ impl SweepReport {
 /// twice changes nothing the second time.
 pub async fn reevaluate(db: &Db, catalog: &Catalog, now: DateTime<Utc>) -> Result<SweepReport> {
     let today = paris_today(now);
+    let started = std::time::Instant::now();
     let rules = store::rules(db).await?;
     let people = store::candidates(db).await?;
-    let targeted = targets(&rules, &people, today);
-    let current = store::current_cycles(db).await?;
-    let completions = store::latest_completions(db).await?;
+    // Who the rules target is computed on a blocking thread while the current cycles and
+    // the completions are read (two connections): the three overlap on two cores.
+    let targeting = tokio::task::spawn_blocking(move || targets(&rules, &people, today));
+    let (current, completions) =
+        tokio::try_join!(store::current_cycles(db), store::latest_completions(db))?;
+    let targeted = targeting
+        .await
+        .map_err(|e| Error::Internal(format!("targets of the rules: {e}")))?;
+    let read = started.elapsed();
     let validity = |slug: &str, at: DateTime<Utc>| {
         paris_today(crate::learning::valid_until(
             at,
@@ -322,7 +329,18 @@ pub async fn reevaluate(db: &Db, catalog: &Catalog, now: DateTime<Utc>) -> Resul
         ))
     };
     let changes = sweep::plan(&targeted, &current, &completions, &validity, today);
+    drop((targeted, current, completions));
+    let decided = started.elapsed();
     let (opened, withdrawn, left) = store::apply(db, &changes, now).await?;
+    tracing::info!(
+        read_ms = read.as_millis() as u64,
+        decide_ms = (decided - read).as_millis() as u64,
+        write_ms = (started.elapsed() - decided).as_millis() as u64,
+        opened,
+        withdrawn,
+        left,
+        "obligations sweep"
+    );
     Ok(SweepReport {
         opened,
         withdrawn,

@@ -151,15 +151,11 @@ pub struct LatestCycle {
 }
 
 /// The current cycle of every person and module.
-pub async fn current_cycles(db: &Db) -> Result<HashMap<(Uuid, String), LatestCycle>> {
-    let rows: Vec<LatestCycle> = on_db!(db, pool => sqlx::query_as(
+pub async fn current_cycles(db: &Db) -> Result<Vec<LatestCycle>> {
+    Ok(on_db!(db, pool => sqlx::query_as(
         "SELECT user_id, module_slug, cycle, completed_at, valid_until, closure
          FROM obligations WHERE current"
-    ).fetch_all(pool).await)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| ((r.user_id, r.module_slug.clone()), r))
-        .collect())
+    ).fetch_all(pool).await)?)
 }
 
 /// The latest completion of each person and duty: the completion row (`None` for an

@@ -15,12 +15,20 @@ pub type ValidUntil<'a> = &'a dyn Fn(&str, DateTime<Utc>) -> NaiveDate;
 
 pub fn plan(
     targets: &BTreeMap<(Uuid, String), (Uuid, NaiveDate)>,
-    current: &HashMap<(Uuid, String), LatestCycle>,
+    current: &[LatestCycle],
     completions: &Completions,
     valid_until: ValidUntil<'_>,
     today: NaiveDate,
 ) -> Changes {
     let mut changes = Changes::default();
+    // The current cycles by person and module (borrowed keys: a million cycles are not
+    // copied), and which of them a rule still targets.
+    let index: HashMap<(Uuid, &str), usize> = current
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ((c.user_id, c.module_slug.as_str()), i))
+        .collect();
+    let mut targeted = vec![false; current.len()];
     // A completion still valid today, later than `after`, satisfies a new cycle.
     let usable = |key: &(Uuid, String), after: Option<DateTime<Utc>>| {
         completions.get(key).and_then(|(id, at)| {
@@ -30,7 +38,11 @@ pub fn plan(
     };
     for (key, (rule, due)) in targets {
         let closure = |c: &LatestCycle| c.closure.clone().and_then(|s| Closure::try_from(s).ok());
-        let next = match current.get(key) {
+        let found = index.get(&(key.0, key.1.as_str())).map(|&i| {
+            targeted[i] = true;
+            &current[i]
+        });
+        let next = match found {
             None => Some(NewCycle {
                 user_id: key.0,
                 module_slug: key.1.clone(),
@@ -67,10 +79,10 @@ pub fn plan(
         };
         changes.open.extend(next);
     }
-    for (key, c) in current {
+    for (c, targeted) in current.iter().zip(targeted) {
         let open = c.completed_at.is_none() && c.closure.is_none();
-        if open && !targets.contains_key(key) {
-            changes.withdraw.push(key.clone());
+        if open && !targeted {
+            changes.withdraw.push((c.user_id, c.module_slug.clone()));
         }
     }
     changes.withdraw.sort();
@@ -117,7 +129,7 @@ mod tests {
             }
         };
         let gone = Uuid::new_v4();
-        let current: HashMap<_, _> = [
+        let current = [
             // b: completed, valid until 2027-01-20: in the window, renewal due then.
             cycle(b, Some("2025-01-20"), Some("2027-01-20"), None),
             // c: withdrawn once, targeted again.
@@ -126,10 +138,7 @@ mod tests {
             cycle(e, None, None, Some("exempt")),
             // gone: open, no longer targeted.
             cycle(gone, None, None, None),
-        ]
-        .into_iter()
-        .map(|c| ((c.user_id, c.module_slug.clone()), c))
-        .collect();
+        ];
         let done_at = Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap();
         let completions: HashMap<_, _> = [((a, m.clone()), (Some(Uuid::new_v4()), done_at))].into();
         let changes = plan(&targets, &current, &completions, &two_years, today);

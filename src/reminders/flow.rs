@@ -10,7 +10,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::store::{self, Digest, Person};
-use super::{stages, Campaign, Recipient, Settings, Stage, StageKind};
+use super::{stages, Campaign, Recipient, Settings, StageKind};
 use crate::audit::{Event, Kind};
 use crate::catalog::Catalog;
 use crate::certificates::paris_today;
@@ -18,7 +18,7 @@ use crate::certificates::pdf::french_date;
 use crate::db::{self, Db};
 use crate::error::{Error, Result};
 use crate::notifications::{MailKind, Outgoing};
-use crate::people::{in_subtree, Role, User};
+use crate::people::{Role, User};
 use crate::views::Views;
 
 /// What a sweep needs besides the database.
@@ -72,11 +72,11 @@ impl Planned {
     }
 }
 
-fn sentence(stage: &Stage, due_on: NaiveDate) -> String {
+fn sentence(kind: StageKind, to: Recipient, days: i64, due_on: NaiveDate) -> String {
     let due = french_date(due_on);
-    match (stage.kind, stage.to) {
+    match (kind, to) {
         (StageKind::BeforeDue, _) => {
-            format!("à suivre avant le {due} (dans {} jours au plus)", stage.days)
+            format!("à suivre avant le {due} (dans {days} jours au plus)")
         }
         (StageKind::BeforeExpiry, _) => format!(
             "votre attestation arrive à échéance le {due} : suivez le module à nouveau pour la renouveler"
@@ -84,119 +84,250 @@ fn sentence(stage: &Stage, due_on: NaiveDate) -> String {
         (StageKind::Overdue, Recipient::Person) => {
             format!("en retard depuis le {due} : à suivre dès que possible")
         }
-        (StageKind::Overdue, _) => format!("en retard de {} jours (échéance : {due})", stage.days),
+        (StageKind::Overdue, _) => format!("en retard de {days} jours (échéance : {due})"),
     }
 }
 
-/// The managers of a person: the partner referents of their organisation for partner
-/// staff; otherwise the managers of the closest org unit above or at theirs.
-fn managers_of<'a>(p: &Person, everyone: &'a [Person]) -> Vec<&'a Person> {
-    if let Some(partner) = p.partner_id {
-        return everyone
+/// Who hears of a person's overdue duty: the partner referents of their organisation for
+/// partner staff; otherwise the managers of the closest org unit above or at theirs.
+/// Indexed once per sweep, so that finding them does not read the whole directory for
+/// every late line.
+struct Managers<'a> {
+    by_partner: HashMap<Uuid, Vec<&'a Person>>,
+    by_unit: HashMap<&'a str, Vec<&'a Person>>,
+}
+
+impl<'a> Managers<'a> {
+    fn new(everyone: &'a [Person]) -> Managers<'a> {
+        let mut m = Managers {
+            by_partner: HashMap::new(),
+            by_unit: HashMap::new(),
+        };
+        for p in everyone {
+            match (p.role, p.partner_id, p.org_path.as_deref()) {
+                (Role::PartnerReferent, Some(partner), _) => {
+                    m.by_partner.entry(partner).or_default().push(p)
+                }
+                (Role::Manager, _, Some(path)) => m.by_unit.entry(path).or_default().push(p),
+                _ => {}
+            }
+        }
+        m
+    }
+
+    fn of(&self, p: &Person) -> Vec<&'a Person> {
+        let others = |list: Option<&Vec<&'a Person>>| -> Vec<&'a Person> {
+            list.into_iter()
+                .flatten()
+                .copied()
+                .filter(|m| m.id != p.id)
+                .collect()
+        };
+        if let Some(partner) = p.partner_id {
+            return others(self.by_partner.get(&partner));
+        }
+        // From the person's unit up to the root: the first with managers (other than them).
+        let mut unit = p.org_path.as_deref();
+        while let Some(path) = unit {
+            let found = others(self.by_unit.get(path));
+            if !found.is_empty() {
+                return found;
+            }
+            unit = path.rfind('/').map(|i| &path[..i]);
+        }
+        Vec::new()
+    }
+}
+
+/// Which list of a digest a line belongs to.
+#[derive(Debug, Clone, Copy)]
+enum List {
+    Own,
+    Team,
+    Hr,
+    Sessions,
+    Plan,
+}
+
+/// What a line says, before its text is written: a stage of one of the day's cycles, or a
+/// line written already (sessions, the equality plan: a few per day).
+enum Source {
+    Stage {
+        cycle: usize,
+        kind: StageKind,
+        to: Recipient,
+        days: i64,
+    },
+    Ready(Box<Line>),
+}
+
+/// A line of a recipient's digest, not written out yet.
+struct Pending {
+    list: List,
+    /// The stage key with the recipient: recorded once queued, never queued twice.
+    key: String,
+    source: Source,
+}
+
+/// The reminders of a day before their text is written: the digests hold indices into
+/// the day's cycles, and a digest's lines are written only when it is rendered. A day
+/// when the whole city has a reminder never holds the text of every line at once.
+pub struct Day {
+    cycles: Vec<super::Cycle>,
+    people: Vec<Person>,
+    index: HashMap<Uuid, usize>,
+    titles: HashMap<String, String>,
+    public_url: String,
+    /// Recipients in id order, each with their lines in the order found.
+    digests: Vec<(Uuid, Vec<Pending>)>,
+}
+
+impl Day {
+    fn person(&self, id: Uuid) -> Option<&Person> {
+        self.index.get(&id).map(|&i| &self.people[i])
+    }
+
+    /// How many recipients have a digest.
+    pub fn len(&self) -> usize {
+        self.digests.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.digests.is_empty()
+    }
+
+    /// Writes out the digests of `digests` (a slice of the day's).
+    fn write(&self, digests: &[(Uuid, Vec<Pending>)]) -> Vec<Planned> {
+        digests
             .iter()
-            .filter(|m| m.role == Role::PartnerReferent && m.partner_id == Some(partner))
-            .filter(|m| m.id != p.id)
-            .collect();
+            .filter_map(|(recipient, lines)| self.digest(*recipient, lines))
+            .collect()
     }
-    let Some(path) = &p.org_path else {
-        return Vec::new();
-    };
-    let above: Vec<&Person> = everyone
-        .iter()
-        .filter(|m| m.role == Role::Manager && m.id != p.id)
-        .filter(|m| {
-            m.org_path
-                .as_deref()
-                .is_some_and(|root| in_subtree(root, path))
+
+    /// Every digest of the day, written out (the preview).
+    pub fn planned(&self) -> Vec<Planned> {
+        self.write(&self.digests)
+    }
+
+    fn digest(&self, recipient: Uuid, lines: &[Pending]) -> Option<Planned> {
+        let r = self.person(recipient)?;
+        let mut out = Planned {
+            recipient,
+            name: r.display_name.clone(),
+            email: r.email.clone(),
+            own: Vec::new(),
+            team: Vec::new(),
+            hr: Vec::new(),
+            sessions: Vec::new(),
+            plan: Vec::new(),
+        };
+        for pending in lines {
+            let Some(line) = self.line(pending) else {
+                continue;
+            };
+            match pending.list {
+                List::Own => out.own.push(line),
+                List::Team => out.team.push(line),
+                List::Hr => out.hr.push(line),
+                List::Sessions => out.sessions.push(line),
+                List::Plan => out.plan.push(line),
+            }
+        }
+        Some(out)
+    }
+
+    fn line(&self, pending: &Pending) -> Option<Line> {
+        let (cycle, kind, to, days) = match &pending.source {
+            Source::Ready(line) => return Some((**line).clone()),
+            Source::Stage {
+                cycle,
+                kind,
+                to,
+                days,
+            } => (&self.cycles[*cycle], *kind, *to, *days),
+        };
+        let person = self.person(cycle.user)?;
+        let date = match kind {
+            StageKind::BeforeExpiry => cycle.valid_until.unwrap_or(cycle.due_on),
+            _ => cycle.due_on,
+        };
+        // A shared training offer is taken by enrolling in one of its sessions.
+        let url = match crate::obligations::duty_offer(&cycle.module) {
+            Some(offer) => format!("{}/formations?offre={offer}", self.public_url),
+            None => format!("{}/modules/{}", self.public_url, cycle.module),
+        };
+        Some(Line {
+            person: person.display_name.clone(),
+            person_id: person.id,
+            title: self
+                .titles
+                .get(&cycle.module)
+                .cloned()
+                .unwrap_or_else(|| cycle.module.clone()),
+            module: cycle.module.clone(),
+            url,
+            sentence: sentence(kind, to, days, date),
+            key: pending.key.clone(),
+            obligation: cycle.obligation,
+            open: cycle.open,
         })
-        .collect();
-    let deepest = above
-        .iter()
-        .filter_map(|m| m.org_path.as_ref().map(String::len))
-        .max();
-    above
-        .into_iter()
-        .filter(|m| m.org_path.as_ref().map(String::len) == deepest)
-        .collect()
+    }
 }
 
-/// The digest of `recipient` in `out`, started when it is their first line.
-fn digest_of<'a>(
-    out: &'a mut BTreeMap<Uuid, Planned>,
-    recipient: Uuid,
-    person: &Person,
-) -> &'a mut Planned {
-    out.entry(recipient).or_insert_with(|| Planned {
-        recipient,
-        name: person.display_name.clone(),
-        email: person.email.clone(),
-        own: Vec::new(),
-        team: Vec::new(),
-        hr: Vec::new(),
-        sessions: Vec::new(),
-        plan: Vec::new(),
-    })
-}
-
-/// Who receives what on `today`: every stage reached and not queued yet, grouped by
-/// recipient. Nothing is written.
+/// Who receives what on `today`, written out: every stage reached and not queued yet,
+/// grouped by recipient. Nothing is written to the database.
 pub async fn plan(
     db: &Db,
     catalog: &Catalog,
     public_url: &str,
     today: NaiveDate,
 ) -> Result<Vec<Planned>> {
+    Ok(day(db, catalog, public_url, today).await?.planned())
+}
+
+/// The day's reminders, not written out yet (see [`Day`]).
+pub async fn day(db: &Db, catalog: &Catalog, public_url: &str, today: NaiveDate) -> Result<Day> {
+    let started = std::time::Instant::now();
     let settings = store::settings(db).await?;
-    let cycles = store::cycles(db, today).await?;
     let people = store::people(db).await?;
-    let by_id: HashMap<Uuid, &Person> = people.iter().map(|p| (p.id, p)).collect();
+    let index: HashMap<Uuid, usize> = people.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
+    let mut cycles = store::cycles(db, &settings, today).await?;
+    cycles.retain(|c| index.contains_key(&c.user));
+    let by_id = |id: &Uuid| index.get(id).map(|&i| &people[i]);
     let hr: Vec<&Person> = people.iter().filter(|p| p.role == Role::Hr).collect();
-    // (recipient, stage key with recipient, line, which list)
-    let mut candidates: Vec<(Uuid, String, Line, Recipient)> = Vec::new();
+    let managers = Managers::new(&people);
     let titles = crate::obligations::flow::titles(db, catalog).await?;
-    for c in &cycles {
-        let Some(person) = by_id.get(&c.user) else {
+    let read = started.elapsed();
+    // (recipient, line)
+    let mut candidates: Vec<(Uuid, Pending)> = Vec::new();
+    for (i, c) in cycles.iter().enumerate() {
+        let Some(person) = by_id(&c.user) else {
             continue;
         };
-        let title = titles
-            .get(&c.module)
-            .cloned()
-            .unwrap_or_else(|| c.module.clone());
-        // A shared training offer is taken by enrolling in one of its sessions.
-        let url = match crate::obligations::duty_offer(&c.module) {
-            Some(offer) => format!("{public_url}/formations?offre={offer}"),
-            None => format!("{public_url}/modules/{}", c.module),
-        };
         for stage in stages(&settings, c, today) {
-            let date = match stage.kind {
-                StageKind::BeforeExpiry => c.valid_until.unwrap_or(c.due_on),
-                _ => c.due_on,
-            };
-            let line = Line {
-                person: person.display_name.clone(),
-                person_id: person.id,
-                title: title.clone(),
-                module: c.module.clone(),
-                url: url.clone(),
-                sentence: sentence(&stage, date),
-                key: String::new(),
-                obligation: c.obligation,
-                open: c.open,
-            };
-            let recipients: Vec<&Person> = match stage.to {
-                Recipient::Person => vec![person],
-                Recipient::Manager => managers_of(person, &people),
-                Recipient::Hr => hr.clone(),
+            let (recipients, list): (Vec<&Person>, List) = match stage.to {
+                Recipient::Person => (vec![person], List::Own),
+                Recipient::Manager => (managers.of(person), List::Team),
+                Recipient::Hr => (hr.clone(), List::Hr),
             };
             for r in recipients {
-                let mut line = line.clone();
-                line.key = format!("{}>{}", stage.key, r.id);
-                candidates.push((r.id, line.key.clone(), line, stage.to));
+                candidates.push((
+                    r.id,
+                    Pending {
+                        list,
+                        key: format!("{}>{}", stage.key, r.id),
+                        source: Source::Stage {
+                            cycle: i,
+                            kind: stage.kind,
+                            to: stage.to,
+                            days: stage.days,
+                        },
+                    },
+                ));
             }
         }
     }
     // Shared sessions: the people holding a seat hear of it days before (7 and 1).
-    let mut session_lines: Vec<(Uuid, Line)> = Vec::new();
     if let Some(furthest) = settings.before_session.iter().max() {
         let from = crate::trainings::end_of_paris_day(today);
         let to = crate::trainings::end_of_paris_day(
@@ -210,9 +341,10 @@ pub async fn plan(
             if days < 1 || !settings.before_session.contains(&(days as u32)) {
                 continue;
             }
-            let Some(person) = by_id.get(&b.user_id) else {
+            let Some(person) = by_id(&b.user_id) else {
                 continue;
             };
+            let key = format!("session:{}:{days}:{day}>{}", b.enrolment_id, person.id);
             let line = Line {
                 person: person.display_name.clone(),
                 person_id: person.id,
@@ -228,73 +360,71 @@ pub async fn plan(
                         format!(" (dans {days} jours)")
                     }
                 ),
-                key: format!("session:{}:{days}:{day}>{}", b.enrolment_id, person.id),
+                key: key.clone(),
                 obligation: Uuid::nil(),
                 open: false,
             };
-            session_lines.push((person.id, line));
+            candidates.push((
+                person.id,
+                Pending {
+                    list: List::Sessions,
+                    key,
+                    source: Source::Ready(Box::new(line)),
+                },
+            ));
         }
     }
     // The equality plan: its action owners and HR's monthly digest.
     let hr_ids: Vec<Uuid> = hr.iter().map(|p| p.id).collect();
-    let mut plan_lines: Vec<(Uuid, Line)> = Vec::new();
     for r in crate::equality::flow::reminders(db, public_url, &hr_ids, today).await? {
-        let Some(person) = by_id.get(&r.recipient) else {
+        let Some(person) = by_id(&r.recipient) else {
             continue;
         };
-        plan_lines.push((
+        let line = Line {
+            person: person.display_name.clone(),
+            person_id: person.id,
+            title: r.title,
+            module: String::new(),
+            url: r.url,
+            sentence: r.sentence,
+            key: r.key.clone(),
+            obligation: Uuid::nil(),
+            open: false,
+        };
+        candidates.push((
             person.id,
-            Line {
-                person: person.display_name.clone(),
-                person_id: person.id,
-                title: r.title,
-                module: String::new(),
-                url: r.url,
-                sentence: r.sentence,
+            Pending {
+                list: List::Plan,
                 key: r.key,
-                obligation: Uuid::nil(),
-                open: false,
+                source: Source::Ready(Box::new(line)),
             },
         ));
     }
-    let mut keys: Vec<String> = candidates.iter().map(|c| c.1.clone()).collect();
-    keys.extend(session_lines.iter().map(|(_, l)| l.key.clone()));
-    keys.extend(plan_lines.iter().map(|(_, l)| l.key.clone()));
-    let done = store::logged(db, &keys).await?;
-    let mut out: BTreeMap<Uuid, Planned> = BTreeMap::new();
-    for (recipient, key, line, to) in candidates {
-        if done.contains(&key) {
-            continue;
-        }
-        let Some(r) = by_id.get(&recipient) else {
-            continue;
-        };
-        let entry = digest_of(&mut out, recipient, r);
-        match to {
-            Recipient::Person => entry.own.push(line),
-            Recipient::Manager => entry.team.push(line),
-            Recipient::Hr => entry.hr.push(line),
+    let staged = started.elapsed();
+    let done = {
+        let keys: Vec<&str> = candidates.iter().map(|(_, p)| p.key.as_str()).collect();
+        store::logged(db, &keys).await?
+    };
+    let mut digests: BTreeMap<Uuid, Vec<Pending>> = BTreeMap::new();
+    for ((recipient, pending), done) in candidates.into_iter().zip(done) {
+        if !done && index.contains_key(&recipient) {
+            digests.entry(recipient).or_default().push(pending);
         }
     }
-    for (recipient, line) in session_lines {
-        if done.contains(&line.key) {
-            continue;
-        }
-        let Some(r) = by_id.get(&recipient) else {
-            continue;
-        };
-        digest_of(&mut out, recipient, r).sessions.push(line);
-    }
-    for (recipient, line) in plan_lines {
-        if done.contains(&line.key) {
-            continue;
-        }
-        let Some(r) = by_id.get(&recipient) else {
-            continue;
-        };
-        digest_of(&mut out, recipient, r).plan.push(line);
-    }
-    Ok(out.into_values().collect())
+    tracing::debug!(
+        read_ms = read.as_millis() as u64,
+        stages_ms = (staged - read).as_millis() as u64,
+        log_ms = (started.elapsed() - staged).as_millis() as u64,
+        "reminders of the day"
+    );
+    Ok(Day {
+        cycles,
+        people,
+        index,
+        titles,
+        public_url: public_url.to_string(),
+        digests: digests.into_iter().collect(),
+    })
 }
 
 /// What a sweep did.
@@ -381,13 +511,16 @@ fn digest_mail(ctx: &Context<'_>, p: &Planned, today: NaiveDate, hr_days: u32) -
 pub async fn sweep(db: &Db, ctx: &Context<'_>, now: DateTime<Utc>) -> Result<SweepReport> {
     let today = paris_today(now);
     let settings = store::settings(db).await?;
-    let planned = plan(db, ctx.catalog, ctx.public_url, today).await?;
+    let started = std::time::Instant::now();
+    let day = day(db, ctx.catalog, ctx.public_url, today).await?;
+    let planned_in = started.elapsed();
     let (mut queued, mut recorded) = (0, 0);
-    // Rendered and queued a thousand recipients at a time: the mails of the whole city are
-    // never all in memory at once.
-    for chunk in planned.chunks(1000) {
-        let mut digests = Vec::with_capacity(chunk.len());
-        for p in chunk {
+    // Written out, rendered and queued a thousand recipients at a time: the lines and mails
+    // of the whole city are never all in memory at once.
+    for chunk in day.digests.chunks(1000) {
+        let planned = day.write(chunk);
+        let mut digests = Vec::with_capacity(planned.len());
+        for p in &planned {
             digests.push(Digest {
                 recipient: p.recipient,
                 mail: digest_mail(ctx, p, today, settings.escalate_hr)?,
@@ -406,6 +539,13 @@ pub async fn sweep(db: &Db, ctx: &Context<'_>, now: DateTime<Utc>) -> Result<Swe
         queued += q;
         recorded += r;
     }
+    tracing::info!(
+        plan_ms = planned_in.as_millis() as u64,
+        queue_ms = (started.elapsed() - planned_in).as_millis() as u64,
+        recipients = day.len(),
+        queued,
+        "reminders sweep"
+    );
     let campaign_mails = campaigns_due(db, ctx, today, now).await?;
     Ok(SweepReport {
         digests: queued,
@@ -711,4 +851,60 @@ pub async fn unsubscribe(db: &Db, token: &str) -> Result<bool> {
         return Ok(false);
     }
     Ok(store::unsubscribe(db, token).await?.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(role: Role, unit: Option<&str>, partner: Option<Uuid>) -> Person {
+        Person {
+            id: Uuid::new_v4(),
+            email: String::new(),
+            display_name: String::new(),
+            role,
+            org_path: unit.map(String::from),
+            partner_id: partner,
+        }
+    }
+
+    #[test]
+    fn late_lines_go_to_the_closest_managers_above_or_to_the_partner_referents() {
+        let partner = Uuid::new_v4();
+        let people = vec![
+            person(Role::Manager, Some("Ville/Direction"), None),
+            person(Role::Manager, Some("Ville/Direction/Service"), None),
+            person(Role::Manager, Some("Ville/Direction/Service"), None),
+            person(Role::Manager, Some("Ville/Direction/Servicebis"), None),
+            person(Role::PartnerReferent, None, Some(partner)),
+            person(Role::Learner, Some("Ville/Direction/Service/Équipe"), None),
+            person(Role::Learner, None, Some(partner)),
+            person(Role::Learner, Some("Ailleurs"), None),
+        ];
+        let managers = Managers::new(&people);
+        let ids = |list: Vec<&Person>| {
+            let mut ids: Vec<Uuid> = list.into_iter().map(|p| p.id).collect();
+            ids.sort();
+            ids
+        };
+        let sorted = |mut v: Vec<Uuid>| {
+            v.sort();
+            v
+        };
+        // An agent in a team: the two managers of the service above, not the direction's,
+        // not those of a unit whose name merely starts the same.
+        assert_eq!(
+            ids(managers.of(&people[5])),
+            sorted(vec![people[1].id, people[2].id])
+        );
+        // A manager of the service: the other one at the same level, not themselves.
+        assert_eq!(ids(managers.of(&people[1])), vec![people[2].id]);
+        // The manager of the other service: up to the direction.
+        assert_eq!(ids(managers.of(&people[3])), vec![people[0].id]);
+        // Partner staff: their organisation's referents; a referent has no one else.
+        assert_eq!(ids(managers.of(&people[6])), vec![people[4].id]);
+        assert!(managers.of(&people[4]).is_empty());
+        // No manager anywhere above.
+        assert!(managers.of(&people[7]).is_empty());
+    }
 }

@@ -1,7 +1,7 @@
 //! SQL for reminders: the settings, the log of stages queued, the campaigns, and the
 //! preferences of campaign mail.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::FromRow;
@@ -11,7 +11,7 @@ use super::{Campaign, Cycle, Settings, DEFAULT_CAMPAIGNS};
 use crate::audit::Event;
 use crate::catalog::Audience;
 use crate::db::{Db, WritePool};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::notifications::Outgoing;
 use crate::on_db;
 use crate::people::store::{audiences_text, parse_audiences};
@@ -105,19 +105,62 @@ struct CycleRow {
     module_slug: String,
     cycle: i64,
     due_on: NaiveDate,
-    completed_at: Option<DateTime<Utc>>,
+    open: bool,
     valid_until: Option<NaiveDate>,
 }
 
-/// The current cycles of active people that a reminder can be about on `today`: open ones,
-/// and completed ones still valid.
-pub async fn cycles(db: &Db, today: NaiveDate) -> Result<Vec<Cycle>> {
-    let rows: Vec<CycleRow> = on_db!(db, pool => sqlx::query_as(
-        "SELECT o.id, o.user_id, o.module_slug, o.cycle, o.due_on, o.completed_at, o.valid_until
-         FROM obligations o JOIN users u ON u.id = o.user_id
-         WHERE o.current AND u.active AND o.closed_at IS NULL
-           AND (o.completed_at IS NULL OR o.valid_until >= $1)"
-    ).bind(today).fetch_all(pool).await)?;
+/// The current cycles that can have a reminder stage on `today` (`super::stages` decides):
+/// open ones that are late or due within the furthest reminder before a due date (before
+/// an end of validity for a renewal), and completed ones whose validity ends within the
+/// furthest expiry reminder. On an ordinary day that is a small part of the cycles. Those of people who
+/// left are among them (skipped by the caller, which knows the active people: no join per
+/// cycle). Decoding rows is most of the time: the two halves of the person ids are read
+/// at once, on two connections and two threads.
+pub async fn cycles(db: &Db, settings: &Settings, today: NaiveDate) -> Result<Vec<Cycle>> {
+    let furthest = |days: &[u32]| {
+        today + chrono::Duration::days(i64::from(days.iter().copied().max().unwrap_or(0)))
+    };
+    let window = Window {
+        today,
+        due_by: furthest(&settings.before_due),
+        ends_by: furthest(&settings.before_expiry),
+    };
+    let middle = Uuid::from_u128(1 << 127);
+    let half = |above: bool| {
+        let db = db.clone();
+        tokio::spawn(async move { cycles_of_half(&db, window, middle, above).await })
+    };
+    let (low, high) = (half(false), half(true));
+    let joined = |e: tokio::task::JoinError| Error::Internal(format!("reading cycles: {e}"));
+    let mut out = low.await.map_err(joined)??;
+    out.extend(high.await.map_err(joined)??);
+    Ok(out)
+}
+
+/// The days that bound the cycles a reminder can be about.
+#[derive(Clone, Copy)]
+struct Window {
+    today: NaiveDate,
+    /// First cycles due by then (or late).
+    due_by: NaiveDate,
+    /// Renewal cycles due by then (a renewal is due on the end of the previous validity:
+    /// its reminders are the expiry ones), and completed cycles whose validity ends
+    /// between today and then.
+    ends_by: NaiveDate,
+}
+
+async fn cycles_of_half(db: &Db, w: Window, middle: Uuid, above: bool) -> Result<Vec<Cycle>> {
+    let sql = format!(
+        "SELECT id, user_id, module_slug, cycle, due_on, completed_at IS NULL AS open, valid_until
+         FROM obligations
+         WHERE current AND closed_at IS NULL
+           AND ((completed_at IS NULL AND (due_on <= $2 OR (cycle > 1 AND due_on <= $3)))
+                OR (completed_at IS NOT NULL AND valid_until >= $1 AND valid_until <= $3))
+           AND user_id {} $4",
+        if above { ">=" } else { "<" }
+    );
+    let rows: Vec<CycleRow> = on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(w.today).bind(w.due_by).bind(w.ends_by).bind(middle).fetch_all(pool).await)?;
     Ok(rows
         .into_iter()
         .map(|r| Cycle {
@@ -126,37 +169,48 @@ pub async fn cycles(db: &Db, today: NaiveDate) -> Result<Vec<Cycle>> {
             module: r.module_slug,
             cycle: r.cycle,
             due_on: r.due_on,
-            open: r.completed_at.is_none(),
+            open: r.open,
             valid_until: r.valid_until,
         })
         .collect())
 }
 
-/// Which of `keys` were queued already. A long list is checked against the whole log read
-/// once (one pass over an index, instead of thousands of lookups).
-pub async fn logged(db: &Db, keys: &[String]) -> Result<HashSet<String>> {
-    let mut out = HashSet::new();
+/// Which of `keys` were queued already, in their order. A long list is checked against
+/// the whole log streamed once (one pass over an index, instead of thousands of lookups;
+/// the log is never held whole).
+pub async fn logged(db: &Db, keys: &[&str]) -> Result<Vec<bool>> {
+    use futures::TryStreamExt;
+    let mut out = vec![false; keys.len()];
     if keys.len() > 20_000 {
-        let all: Vec<String> = on_db!(db, pool => sqlx::query_scalar("SELECT key FROM reminder_log")
-            .fetch_all(pool).await)?;
-        let wanted: HashSet<&str> = keys.iter().map(String::as_str).collect();
-        out.extend(all.into_iter().filter(|k| wanted.contains(k.as_str())));
+        let wanted: HashMap<&str, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+        on_db!(db, pool => {
+            let mut rows = sqlx::query_scalar::<_, String>("SELECT key FROM reminder_log").fetch(pool);
+            while let Some(key) = rows.try_next().await? {
+                if let Some(&i) = wanted.get(key.as_str()) {
+                    out[i] = true;
+                }
+            }
+        });
         return Ok(out);
     }
+    let mut found = HashSet::new();
     for chunk in keys.chunks(500) {
         let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT key FROM reminder_log WHERE key IN ({})",
             placeholders.join(", ")
         );
-        let found: Vec<String> = on_db!(db, pool => {
+        let rows: Vec<String> = on_db!(db, pool => {
             let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()));
             for k in chunk {
-                q = q.bind(k);
+                q = q.bind(*k);
             }
             q.fetch_all(pool).await?
         });
-        out.extend(found);
+        found.extend(rows);
+    }
+    for (done, key) in out.iter_mut().zip(keys) {
+        *done = found.contains(*key);
     }
     Ok(out)
 }
@@ -169,6 +223,9 @@ pub struct Digest {
     /// (stage key, obligation) recorded with the digest.
     pub stages: Vec<(String, Option<Uuid>)>,
 }
+
+/// Stage rows per insert (2 parameters each, 3 shared).
+const STAGES_PER_INSERT: usize = 400;
 
 /// Queues digests, a few hundred per transaction. A recipient who already has today's
 /// digest (its dedupe key exists) gets nothing more today, and their stages are not
@@ -185,12 +242,24 @@ pub async fn queue(db: &Db, digests: &[Digest], now: DateTime<Utc>) -> Result<(u
                 }
                 queued += 1;
                 let digest_key = d.mail.dedupe_key.clone().unwrap_or_default();
-                for (key, obligation) in &d.stages {
-                    recorded += sqlx::query(
+                // A few hundred stages per statement: one round trip, not one per line.
+                for stages in d.stages.chunks(STAGES_PER_INSERT) {
+                    let rows: Vec<String> = (0..stages.len())
+                        .map(|i| format!("(${}, $1, ${}, $2, $3)", 4 + 2 * i, 5 + 2 * i))
+                        .collect();
+                    let sql = format!(
                         "INSERT INTO reminder_log (key, recipient_id, obligation_id, digest_key, created_at)
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING"
-                    ).bind(key).bind(d.recipient).bind(obligation).bind(&digest_key).bind(now)
-                        .execute(&mut *conn).await?.rows_affected();
+                         VALUES {} ON CONFLICT (key) DO NOTHING",
+                        rows.join(", ")
+                    );
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                        .bind(d.recipient)
+                        .bind(&digest_key)
+                        .bind(now);
+                    for (key, obligation) in stages {
+                        q = q.bind(key).bind(obligation);
+                    }
+                    recorded += q.execute(&mut *conn).await?.rows_affected();
                 }
             }
             tx.commit().await?;

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::report::{Report, ReportAction, ReportAxis, ReportIndicator};
 use super::store::{self, StoredValue, Window};
 use super::{
-    axes, axis, breakdown, cells, cells_of_groups, check_action, check_indicator, check_manual,
+    axes, axis, breakdown, cells_of_groups, check_action, check_indicator, check_manual,
     check_period, month_key, on_target, period_end, total, total_line, Action, ActionStatus,
     Breakdown, Cell, Definition, Dimension, Direction, Filter, Indicator, Line, Measure,
     Population, Profile, Source, Sum, Unit,
@@ -708,25 +708,7 @@ pub async fn compute(
                 validity_months: validity,
             };
             let groups = store::groups(db, &definition.measure, &window, i.unit).await?;
-            let cells = cells_of_groups(
-                &definition.population,
-                groups.into_iter().map(|g| {
-                    (
-                        Profile {
-                            id: Uuid::nil(),
-                            unit: g.unit,
-                            audiences: crate::people::store::parse_audiences(&g.audiences),
-                            sex: g.sex,
-                            category: g.category,
-                            partner: g.partner,
-                            manages: g.manages,
-                        },
-                        g.people.max(0) as u64,
-                        g.num,
-                        g.den,
-                    )
-                }),
-            );
+            let cells = cells_of(&definition.population, groups);
             let sum = total(&cells, &Filter::default());
             Ok(base(
                 sum.people as i64,
@@ -1319,6 +1301,29 @@ pub struct TerritorialAxis {
     pub breakdown: Breakdown,
 }
 
+/// The cells of `population` from people grouped in SQL.
+fn cells_of(population: &Population, groups: Vec<store::Group>) -> Vec<Cell> {
+    cells_of_groups(
+        population,
+        groups.into_iter().map(|g| {
+            (
+                Profile {
+                    id: Uuid::nil(),
+                    unit: g.unit,
+                    audiences: crate::people::store::parse_audiences(&g.audiences),
+                    sex: g.sex,
+                    category: g.category,
+                    partner: g.partner,
+                    manages: g.manages,
+                },
+                g.people.max(0) as u64,
+                g.num,
+                g.den,
+            )
+        }),
+    )
+}
+
 pub async fn territorial(db: &Db, ctx: &Ctx<'_>, from: &str, to: &str) -> Result<Territorial> {
     let today = paris_today(crate::db::now());
     let to = match to.trim() {
@@ -1334,46 +1339,44 @@ pub async fn territorial(db: &Db, ctx: &Ctx<'_>, from: &str, to: &str) -> Result
             "La période choisie finit avant de commencer.".into(),
         ));
     }
-    let module_axes: HashMap<String, Vec<u8>> = ctx
+    let (start, end) = (
+        crate::jobs::paris_instant(from, 0, 0),
+        crate::trainings::end_of_paris_day(to),
+    );
+    let everyone = Population::default();
+    let numbers: Vec<u8> = (1..=TERRITORIAL_AXES.len() as u8).collect();
+    let module_axes: Vec<(String, u8)> = ctx
         .catalog
         .modules()
         .iter()
-        .map(|m| (m.slug.clone(), m.territorial_axes.clone()))
-        .collect();
-    let trained = store::trained_by_axis(
-        db,
-        &module_axes,
-        crate::jobs::paris_instant(from, 0, 0),
-        crate::trainings::end_of_paris_day(to),
-    )
-    .await?;
-    let profiles = store::profiles(db).await?;
-    let everyone = Population::default();
-    let axes = TERRITORIAL_AXES
-        .iter()
-        .enumerate()
-        .map(|(i, title)| {
-            let n = (i + 1) as u8;
-            let facts: HashMap<Uuid, (f64, f64)> = trained
-                .get(&n)
-                .into_iter()
-                .flatten()
-                .map(|u| (*u, (1.0, 1.0)))
-                .collect();
-            let c = cells(&everyone, Unit::Count, &profiles, &facts, false);
-            TerritorialAxis {
-                code: format!("T{n}"),
-                title: (*title).to_string(),
-                breakdown: breakdown(
-                    &c,
-                    &Filter::default(),
-                    Dimension::Partner,
-                    Unit::Count,
-                    ctx.threshold,
-                ),
-            }
+        .flat_map(|m| {
+            m.territorial_axes
+                .iter()
+                .filter(|a| numbers.contains(a))
+                .map(|a| (m.slug.clone(), *a))
         })
         .collect();
+    let mut by_axis: HashMap<i64, Vec<store::Group>> = HashMap::new();
+    for g in store::trained_by_axis(db, &module_axes, &numbers, start, end).await? {
+        by_axis.entry(g.axis).or_default().push(g);
+    }
+    let mut axes = Vec::new();
+    for (i, title) in TERRITORIAL_AXES.iter().enumerate() {
+        let n = (i + 1) as u8;
+        let groups = by_axis.remove(&i64::from(n)).unwrap_or_default();
+        let c = cells_of(&everyone, groups);
+        axes.push(TerritorialAxis {
+            code: format!("T{n}"),
+            title: (*title).to_string(),
+            breakdown: breakdown(
+                &c,
+                &Filter::default(),
+                Dimension::Partner,
+                Unit::Count,
+                ctx.threshold,
+            ),
+        });
+    }
     Ok(Territorial {
         from,
         to,

@@ -13,6 +13,11 @@ pub struct Config {
     pub database_url: String,
     /// Largest number of pooled database connections.
     pub database_max_connections: u32,
+    /// Requests handled at once; past it a request waits `max_queue_wait_ms` for a place,
+    /// then is answered « 503 » with `Retry-After` (see `admission`).
+    pub max_in_flight: u32,
+    /// How long a request may wait for a place before the 503.
+    pub max_queue_wait_ms: u64,
     pub courses_dir: PathBuf,
     pub templates_dir: PathBuf,
     pub static_dir: PathBuf,
@@ -106,6 +111,8 @@ impl Default for Config {
         Config {
             database_url: "sqlite://data/reperes.db".into(),
             database_max_connections: 16,
+            max_in_flight: 128,
+            max_queue_wait_ms: 500,
             courses_dir: "courses".into(),
             templates_dir: "templates".into(),
             static_dir: "static".into(),

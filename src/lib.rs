@@ -2,6 +2,7 @@
 //! Repères: the training service. `build` assembles the Rocket instance from settings;
 //! each capability lives in its own folder (see `docs/ARCHITECTURE.md`).
 
+pub mod admission;
 pub mod api;
 pub mod audit;
 pub mod auth;

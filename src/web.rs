@@ -35,6 +35,8 @@ pub(crate) fn assemble(
     };
     let static_dir = config.static_dir.clone();
     let instance = crate::jobs::Instance::new();
+    let admission =
+        crate::admission::Admission::new(config.max_in_flight, config.max_queue_wait_ms);
     let rocket = rocket::custom(figment);
     // The benchmark build measures the framework's own ceiling on a bare route.
     #[cfg(feature = "dev-login")]
@@ -50,6 +52,7 @@ pub(crate) fn assemble(
         .manage(certifier)
         .manage(std::sync::Arc::new(mailer))
         .manage(instance)
+        .manage(admission.clone())
         .manage(std::sync::Arc::new(
             crate::certificates::export::Exports::default(),
         ))
@@ -75,8 +78,11 @@ pub(crate) fn assemble(
         .mount("/static", FileServer::from(static_dir).rank(20))
         .register("/", catchers())
         .attach(headers)
-        .attach(auth::csrf::CsrfFairing)
+        // The log first, so that a request's logged time includes its wait for a place;
+        // admission before the CSRF check, so that a refused request costs nothing more.
         .attach(crate::requests::RequestLog)
+        .attach(crate::admission::AdmissionFairing(admission))
+        .attach(auth::csrf::CsrfFairing)
         .attach(AdHoc::on_liftoff("address", |rocket| {
             Box::pin(async move {
                 let c = rocket.config();

@@ -1196,6 +1196,9 @@ fn rows() -> Vec<Row> {
             [403; 9],
         ),
         r("GET", "/dev/bare", "/dev/bare", None, [404; 9]),
+        // Where the admission control sends a request when the service is full.
+        r("GET", "/__occupe", "/__occupe", None, [503; 9]),
+        r("GET", "/api/__occupe", "/api/__occupe", None, [503; 9]),
         // Certificates (unknown numbers and jobs here; owners, managers and HR are covered in
         // tests/certificates.rs).
         r("GET", "/verify?<numero>", "/verify", None, [200; 9]),

@@ -2,7 +2,9 @@
 //! server. Both run the reminders sweep for the same instant and both deliver at once: each
 //! expected reminder arrives exactly once. Then a delivering process is killed (SIGKILL)
 //! in the middle of a flood: after a restart, nothing is lost, and a message sent twice
-//! carries the same Message-ID. SQLite (one file) and PostgreSQL.
+//! carries the same Message-ID. A served instance hit by a burst far past its capacity
+//! answers every request at once, 503 with `Retry-After` for those it cannot take. SQLite
+//! (one file) and PostgreSQL.
 
 mod common;
 
@@ -15,7 +17,8 @@ use common::*;
 
 on_both!(
     two_instances_send_each_reminder_once,
-    a_killed_instance_loses_nothing
+    a_killed_instance_loses_nothing,
+    a_burst_past_capacity_gets_quick_refusals
 );
 
 /// Wednesday 20 January 2027, 10:00 Paris: a working day and hour.
@@ -242,4 +245,107 @@ async fn a_killed_instance_loses_nothing(app: TestApp) {
     ).fetch_one(pool).await)
     .unwrap();
     assert_eq!(sent as usize, FLOOD);
+}
+
+/// One HTTP/1.1 request on a new connection: (status, Retry-After header).
+async fn http_get(port: u16, path: &str) -> std::io::Result<(u16, Option<String>)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await?;
+    let text = String::from_utf8_lossy(&answer);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let retry = text
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| {
+            l.strip_prefix("retry-after: ")
+                .or(l.strip_prefix("Retry-After: "))
+        })
+        .map(|v| v.trim().to_string());
+    Ok((status, retry))
+}
+
+/// A served instance with room for 2 requests at a time and no wait, hit by bursts of
+/// 200 simultaneous connections: every request is answered (none times out), each refusal
+/// is a 503 with `Retry-After`, the health check stays up, and once the burst is over
+/// every request is served again (no place was lost).
+async fn a_burst_past_capacity_gets_quick_refusals(app: TestApp) {
+    let mut child = reperes(&app, 25, &["serve"])
+        .env("ROCKET_PORT", "0")
+        .env("ROCKET_ADDRESS", "127.0.0.1")
+        .env("REPERES_MAX_IN_FLIGHT", "2")
+        .env("REPERES_MAX_QUEUE_WAIT_MS", "0")
+        .spawn()
+        .unwrap();
+    // The port chosen by the system, from the start-up line.
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(rest) = line.split("http://127.0.0.1:").nth(1) {
+                let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                let _ = tx.send(port.parse::<u16>().unwrap());
+            }
+        }
+    });
+    let port = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the service starts");
+    let mut refused = 0;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let burst: Vec<_> = (0..200)
+            .map(|i| {
+                tokio::spawn(async move {
+                    let path = if i % 10 == 0 {
+                        "/healthz".to_string()
+                    } else {
+                        format!("/verify/RPR-0000-0000-0000-{i:04}")
+                    };
+                    (path.clone(), http_get(port, &path).await)
+                })
+            })
+            .collect();
+        for task in burst {
+            let (path, answer) = task.await.unwrap();
+            let (status, retry) = answer.expect("answered, not dropped");
+            if path == "/healthz" {
+                assert_eq!(status, 200, "the health check never waits");
+            } else if status == 503 {
+                assert_eq!(retry.as_deref(), Some("2"), "refusal with Retry-After");
+                refused += 1;
+            } else {
+                assert_eq!(status, 404, "{path}: an unknown certificate");
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "a burst answered in {:?}",
+            started.elapsed()
+        );
+        if refused > 0 {
+            break;
+        }
+    }
+    assert!(refused > 0, "bursts of 200 on 2 places were never refused");
+    // Over: everything is served again.
+    for i in 0..20 {
+        let (status, _) = http_get(port, &format!("/verify/RPR-0000-0000-0001-{i:04}"))
+            .await
+            .unwrap();
+        assert_eq!(status, 404);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

@@ -12,7 +12,8 @@ on_both!(
     health_answers,
     openapi_lists_every_api_route,
     start_up_is_idempotent,
-    pages_render_for_every_demo_person
+    pages_render_for_every_demo_person,
+    a_full_service_answers_503_with_retry_after
 );
 
 /// Captures what is logged while `f` runs on this thread.
@@ -154,6 +155,55 @@ async fn cookies_and_transport_headers(app: TestApp) {
         res.headers().get_one("Strict-Transport-Security"),
         Some("max-age=31536000; includeSubDomains")
     );
+}
+
+/// Past its capacity the service refuses at once with 503 and `Retry-After` (French page,
+/// or JSON for the API), keeps answering its health check, and serves again as soon as a
+/// place frees.
+async fn a_full_service_answers_503_with_retry_after(app: TestApp) {
+    let admission = app
+        .client
+        .rocket()
+        .state::<reperes::admission::Admission>()
+        .expect("admission state")
+        .clone();
+    // Every place taken, as by requests still being handled.
+    let mut held = Vec::new();
+    while admission.free() > 0 {
+        held.push(admission.enter().await.expect("a free place"));
+    }
+    let started = std::time::Instant::now();
+    let res = app.client.get("/verify").dispatch().await;
+    assert_eq!(res.status(), Status::ServiceUnavailable);
+    assert_eq!(res.headers().get_one("Retry-After"), Some("2"));
+    let page = res.into_string().await.unwrap();
+    assert!(page.contains("Service très sollicité"), "{page}");
+    // Refused after the configured wait (500 ms), not after a time-out.
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    // A write is refused the same way, before its CSRF check; the API answers in JSON.
+    let res = app
+        .client
+        .post("/connexion/lien")
+        .header(rocket::http::ContentType::Form)
+        .body("csrf=x&courriel=a%40b.test")
+        .dispatch()
+        .await;
+    assert_eq!(res.status(), Status::ServiceUnavailable);
+    let (status, body) = app.get_json("/api/v1/openapi.json").await;
+    assert_eq!(status, Status::ServiceUnavailable);
+    assert_eq!(body["error"]["status"], 503, "{body}");
+    // The health check never waits.
+    let res = app.client.get("/healthz").dispatch().await;
+    assert_eq!(res.status(), Status::Ok);
+    // A place frees: served again, and the refused requests held no place.
+    held.pop();
+    assert_eq!(app.get("/verify").await.0, Status::Ok);
+    drop(held);
+    let before = admission.free();
+    for _ in 0..5 {
+        assert_eq!(app.get("/verify").await.0, Status::Ok);
+    }
+    assert_eq!(admission.free(), before, "every place given back");
 }
 
 async fn health_answers(app: TestApp) {

@@ -44,7 +44,9 @@ pub fn routes() -> Vec<Route> {
         oidc_login,
         oidc_callback,
         super::csrf::rejected,
-        super::csrf::rejected_api
+        super::csrf::rejected_api,
+        crate::admission::busy,
+        crate::admission::busy_api
     ];
     if DEV_LOGIN {
         r.extend(routes![dev_login]);

@@ -42,6 +42,11 @@ pub enum Arg {
     Id(uuid::Uuid),
     Int(i64),
     Date(chrono::NaiveDate),
+    Time(chrono::DateTime<chrono::Utc>),
+    /// A text that may be absent (bound as NULL).
+    OptText(Option<String>),
+    /// An id that may be absent (bound as NULL).
+    OptId(Option<uuid::Uuid>),
 }
 
 /// Adds `arg` to `args` and returns its placeholder (`$n`).
@@ -61,6 +66,9 @@ macro_rules! bind_args {
                 $crate::db::Arg::Id(i) => q.bind(*i),
                 $crate::db::Arg::Int(n) => q.bind(*n),
                 $crate::db::Arg::Date(d) => q.bind(*d),
+                $crate::db::Arg::Time(t) => q.bind(*t),
+                $crate::db::Arg::OptText(t) => q.bind(t.clone()),
+                $crate::db::Arg::OptId(i) => q.bind(*i),
             };
         }
         q

@@ -9,7 +9,7 @@ use sqlx::FromRow;
 use uuid::Uuid;
 
 use super::{Action, ActionStatus, Cell, Definition, Direction, Indicator, Measure, Source, Unit};
-use crate::db::{Db, WritePool};
+use crate::db::{Arg, Db, WritePool};
 use crate::error::{Error, Result};
 use crate::on_db;
 
@@ -343,21 +343,12 @@ pub struct Window {
     pub validity_months: u32,
 }
 
-/// A value bound to a placeholder of a measure's query.
-#[derive(Clone)]
-enum Bind {
-    Text(Option<String>),
-    Time(DateTime<Utc>),
-    Date(NaiveDate),
-    Id(Option<Uuid>),
-}
-
 /// A measure as SQL: a subquery giving one row per person (`user_id, num, den`), its
 /// binds, and whether people without a row count in the denominator as `(0, 1)` (a share
 /// or a count over the population) or not at all (an average, a rate).
-fn measure_sql(db: &Db, m: &Measure, w: &Window) -> (String, Vec<Bind>, bool) {
-    let module = Bind::Text(m.module().map(str::to_string));
-    let offer = Bind::Id(m.offer());
+fn measure_sql(db: &Db, m: &Measure, w: &Window) -> (String, Vec<Arg>, bool) {
+    let module = Arg::OptText(m.module().map(str::to_string));
+    let offer = Arg::OptId(m.offer());
     match m {
         Measure::ValidCertificate { module } => {
             let cutoff = if w.validity_months == 0 {
@@ -371,7 +362,7 @@ fn measure_sql(db: &Db, m: &Measure, w: &Window) -> (String, Vec<Bind>, bool) {
                 "SELECT user_id, 1 AS num, 1 AS den FROM certificates
                  WHERE module_slug = $1 AND revoked_at IS NULL AND issued_at >= $2 AND #R(user_id)# GROUP BY user_id"
                     .into(),
-                vec![Bind::Text(Some(module.clone())), Bind::Time(cutoff)],
+                vec![Arg::OptText(Some(module.clone())), Arg::Time(cutoff)],
                 true,
             )
         }
@@ -380,7 +371,7 @@ fn measure_sql(db: &Db, m: &Measure, w: &Window) -> (String, Vec<Bind>, bool) {
              WHERE completed_at >= $1 AND completed_at <= $2 AND ($3 IS NULL OR module_slug = $3) AND #R(user_id)#
              GROUP BY user_id"
                 .into(),
-            vec![Bind::Time(w.since), Bind::Time(w.now), module],
+            vec![Arg::Time(w.since), Arg::Time(w.now), module],
             true,
         ),
         Measure::OnTime { .. } => {
@@ -399,8 +390,8 @@ fn measure_sql(db: &Db, m: &Measure, w: &Window) -> (String, Vec<Bind>, bool) {
                      GROUP BY user_id"
                 ),
                 vec![
-                    Bind::Date(crate::certificates::paris_today(w.since)),
-                    Bind::Date(w.today),
+                    Arg::Date(crate::certificates::paris_today(w.since)),
+                    Arg::Date(w.today),
                     module,
                 ],
                 false,
@@ -412,7 +403,7 @@ fn measure_sql(db: &Db, m: &Measure, w: &Window) -> (String, Vec<Bind>, bool) {
                AND ($2 IS NULL OR module_slug = $2) AND #R(user_id)#
              GROUP BY user_id"
                 .into(),
-            vec![Bind::Date(w.today), module],
+            vec![Arg::Date(w.today), module],
             true,
         ),
         Measure::AverageScore { .. } => (
@@ -422,7 +413,7 @@ fn measure_sql(db: &Db, m: &Measure, w: &Window) -> (String, Vec<Bind>, bool) {
                  GROUP BY user_id, module_slug) b
              GROUP BY user_id"
                 .into(),
-            vec![Bind::Time(w.since), Bind::Time(w.now), module],
+            vec![Arg::Time(w.since), Arg::Time(w.now), module],
             false,
         ),
         Measure::SharedTrained { .. } => (
@@ -431,7 +422,7 @@ fn measure_sql(db: &Db, m: &Measure, w: &Window) -> (String, Vec<Bind>, bool) {
                AND ($3 IS NULL OR s.offer_id = $3) AND #R(e.user_id)#
              GROUP BY e.user_id"
                 .into(),
-            vec![Bind::Time(w.since), Bind::Time(w.now), offer],
+            vec![Arg::Time(w.since), Arg::Time(w.now), offer],
             true,
         ),
         Measure::AttendanceRate { .. } => (
@@ -442,7 +433,7 @@ fn measure_sql(db: &Db, m: &Measure, w: &Window) -> (String, Vec<Bind>, bool) {
                AND ($3 IS NULL OR s.offer_id = $3) AND #R(e.user_id)#
              GROUP BY e.user_id"
                 .into(),
-            vec![Bind::Time(w.since), Bind::Time(w.now), offer],
+            vec![Arg::Time(w.since), Arg::Time(w.now), offer],
             false,
         ),
     }
@@ -489,11 +480,11 @@ pub async fn trained_by_axis(
     if axes.is_empty() {
         return Ok(Vec::new());
     }
-    let mut binds = vec![Bind::Time(from), Bind::Time(to)];
+    let mut binds = vec![Arg::Time(from), Arg::Time(to)];
     let mut placeholder: HashMap<&str, String> = HashMap::new();
     for (module, _) in module_axes {
         if !placeholder.contains_key(module.as_str()) {
-            binds.push(Bind::Text(Some(module.clone())));
+            binds.push(Arg::OptText(Some(module.clone())));
             placeholder.insert(module, format!("${}", binds.len()));
         }
     }
@@ -563,15 +554,7 @@ pub async fn trained_by_axis(
             use sqlx::Row;
             let mut out = Vec::new();
             on_db!(&db, pool => {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
-                for b in &binds {
-                    q = match b {
-                        Bind::Text(t) => q.bind(t.clone()),
-                        Bind::Time(t) => q.bind(*t),
-                        Bind::Date(d) => q.bind(*d),
-                        Bind::Id(i) => q.bind(*i),
-                    };
-                }
+                let q = crate::bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql.as_str())), &binds);
                 for row in q.fetch_all(pool).await? {
                     for a in &axes {
                         let trained: i64 = row.try_get(format!("t{a}").as_str())?;
@@ -617,7 +600,7 @@ pub async fn trained_by_axis(
 async fn grouped(
     db: &Db,
     facts: String,
-    binds: Vec<Bind>,
+    binds: Vec<Arg>,
     per_person: bool,
     unit: Unit,
 ) -> Result<Vec<Group>> {
@@ -687,18 +670,11 @@ fn group_sql(db: &Db, facts: &str, per_person: bool, unit: Unit, half: Option<bo
     )
 }
 
-async fn run_grouped(db: &Db, sql: &str, binds: &[Bind]) -> Result<Vec<Group>> {
+async fn run_grouped(db: &Db, sql: &str, binds: &[Arg]) -> Result<Vec<Group>> {
     Ok(on_db!(db, pool => {
-        let mut q = sqlx::query_as::<_, Group>(sqlx::AssertSqlSafe(sql));
-        for b in binds {
-            q = match b {
-                Bind::Text(t) => q.bind(t.clone()),
-                Bind::Time(t) => q.bind(*t),
-                Bind::Date(d) => q.bind(*d),
-                Bind::Id(i) => q.bind(*i),
-            };
-        }
-        q.fetch_all(pool).await?
+        crate::bind_args!(sqlx::query_as::<_, Group>(sqlx::AssertSqlSafe(sql)), binds)
+            .fetch_all(pool)
+            .await?
     }))
 }
 

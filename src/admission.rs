@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rocket::fairing::{Fairing, Info, Kind};
-use rocket::http::uri::Origin;
 use rocket::http::{Header, Method, Status};
 use rocket::request::Request;
 use rocket::response::{self, Responder, Response};
@@ -91,15 +90,7 @@ impl Fairing for AdmissionFairing {
                 );
                 // Answered by the busy route, whatever was asked (in JSON under the API);
                 // the body is never read.
-                let target = if crate::error::wants_json(req) {
-                    BUSY_API
-                } else {
-                    BUSY
-                };
-                if let Ok(uri) = Origin::parse(target) {
-                    req.set_method(Method::Get);
-                    req.set_uri(uri);
-                }
+                crate::requests::reroute(req, Method::Get, BUSY, BUSY_API);
             }
         }
     }

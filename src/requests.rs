@@ -2,7 +2,8 @@
 //! as mounted, one structured line per request with no personal data.
 
 use rocket::fairing::{Fairing, Info, Kind};
-use rocket::http::Header;
+use rocket::http::uri::Origin;
+use rocket::http::{Header, Method};
 use rocket::request::Request;
 use rocket::response::Response;
 
@@ -40,6 +41,21 @@ pub fn route_of(req: &Request<'_>) -> String {
     req.route()
         .map(|r| r.uri.to_string())
         .unwrap_or_else(|| "(aucune route)".into())
+}
+
+/// Sends a request that a fairing refuses to the route answering the refusal: `page`, or
+/// `api` (its JSON twin) when the caller wants JSON. Used by the CSRF check and by
+/// admission control.
+pub fn reroute(req: &mut Request<'_>, method: Method, page: &'static str, api: &'static str) {
+    let target = if crate::error::wants_json(req) {
+        api
+    } else {
+        page
+    };
+    if let Ok(uri) = Origin::parse(target) {
+        req.set_method(method);
+        req.set_uri(uri);
+    }
 }
 
 /// One structured log line per request: id, method, route, status, duration. No path, no

@@ -8,7 +8,6 @@
 
 use base64::Engine;
 use rocket::fairing::{Fairing, Info, Kind};
-use rocket::http::uri::Origin;
 use rocket::http::{CookieJar, Method};
 use rocket::request::Request;
 use rocket::{post, Data};
@@ -136,15 +135,7 @@ impl Fairing for CsrfFairing {
         let ok = !cross_site(req)
             && matches!((&expected, &sent), (Some(e), Some(s)) if constant_time_eq(e.as_bytes(), s.as_bytes()));
         if !ok {
-            let target = if crate::error::wants_json(req) {
-                REJECTED_API
-            } else {
-                REJECTED
-            };
-            if let Ok(uri) = Origin::parse(target) {
-                req.set_method(Method::Post);
-                req.set_uri(uri);
-            }
+            crate::requests::reroute(req, Method::Post, REJECTED, REJECTED_API);
         }
     }
 }

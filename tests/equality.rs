@@ -379,8 +379,10 @@ async fn small_groups_are_never_exposed_and_managers_read_their_subtree(app: Tes
     assert!(page.contains("<svg class=\"trend\""));
     app.logout().await;
 
-    // A manager reads their own subtree, and nothing beside it.
+    // A manager reads their own subtree, and nothing beside it; the navigation leads there.
     app.login(MANAGER).await;
+    let (_, home) = app.get("/modules").await;
+    assert!(home.contains("<a href=\"/egalite\">"), "{home}");
     let (status, page) = app.get("/egalite").await;
     assert_eq!(status, Status::Ok);
     assert!(

@@ -60,8 +60,13 @@ pub struct EventRow {
 
 /// The latest events, newest first.
 pub async fn latest(db: &Db, limit: i64, offset: i64) -> Result<Vec<EventRow>> {
-    Ok(on_db!(db, pool => sqlx::query_as(
+    let sql = format!(
         "SELECT id, at, actor, kind, subject, details, client FROM audit_events
-         ORDER BY at DESC, id LIMIT $1 OFFSET $2"
-    ).bind(limit).bind(offset).fetch_all(pool).await)?)
+         ORDER BY at DESC, id {}",
+        crate::db::limit(limit, offset)
+    );
+    Ok(
+        on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+        .fetch_all(pool).await)?,
+    )
 }

@@ -753,10 +753,13 @@ const HEAD_COLUMNS: &str =
 
 /// Snapshots, newest first.
 pub async fn snapshots(db: &Db, limit: i64) -> Result<Vec<SnapshotHead>> {
-    let sql = format!("SELECT {HEAD_COLUMNS} ORDER BY taken_at DESC, id LIMIT $1");
+    let sql = format!(
+        "SELECT {HEAD_COLUMNS} ORDER BY taken_at DESC, id {}",
+        crate::db::limit(limit, 0)
+    );
     Ok(
         on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
-        .bind(limit).fetch_all(pool).await)?,
+        .fetch_all(pool).await)?,
     )
 }
 

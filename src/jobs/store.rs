@@ -67,18 +67,28 @@ pub struct Run {
 
 /// The latest runs of a job, newest first.
 pub async fn latest(db: &Db, job: Job, limit: i64) -> Result<Vec<Run>> {
-    Ok(on_db!(db, pool => sqlx::query_as(
+    let sql = format!(
         "SELECT slot, slot_at, instance, started_at, finished_at, summary, error FROM job_runs
-         WHERE job = $1 ORDER BY started_at DESC, slot DESC LIMIT $2"
-    ).bind(job.code()).bind(limit).fetch_all(pool).await)?)
+         WHERE job = $1 ORDER BY started_at DESC, slot DESC {}",
+        crate::db::limit(limit, 0)
+    );
+    Ok(
+        on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(job.code()).fetch_all(pool).await)?,
+    )
 }
 
 /// The latest runs of a job that ended in an error, newest first.
 pub async fn latest_errors(db: &Db, job: Job, limit: i64) -> Result<Vec<Run>> {
-    Ok(on_db!(db, pool => sqlx::query_as(
+    let sql = format!(
         "SELECT slot, slot_at, instance, started_at, finished_at, summary, error FROM job_runs
-         WHERE job = $1 AND error IS NOT NULL ORDER BY started_at DESC LIMIT $2"
-    ).bind(job.code()).bind(limit).fetch_all(pool).await)?)
+         WHERE job = $1 AND error IS NOT NULL ORDER BY started_at DESC {}",
+        crate::db::limit(limit, 0)
+    );
+    Ok(
+        on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(job.code()).fetch_all(pool).await)?,
+    )
 }
 
 /// What the clean-up removed.

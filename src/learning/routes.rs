@@ -3,6 +3,7 @@
 use rocket::data::Capped;
 use rocket::response::Redirect;
 use rocket::{get, post, routes, Route, State};
+use serde::Serialize;
 use serde_json::json;
 
 use super::flow;
@@ -38,26 +39,24 @@ fn home(user: Option<CurrentUser>) -> Redirect {
 #[get("/modules")]
 async fn catalogue(db: &State<Db>, catalog: &State<Catalog>, user: CurrentUser) -> Result<Page> {
     let modules = flow::catalogue(db, catalog, &user.0).await?;
-    // Only what the cards show: the page is the busiest one, and every value handed to the
-    // template is copied into it.
-    let cards: Vec<_> = modules
+    // Only what the cards show, moved into a typed view: the page is the busiest one, and
+    // the view is turned into the template's data once.
+    let modules = modules
         .into_iter()
-        .map(|m| {
-            json!({
-                "slug": m.slug,
-                "title": m.title,
-                "summary": m.summary,
-                "estimated_minutes": m.estimated_minutes,
-                "status": m.status,
-                "status_label": m.status_label,
-                "lessons_viewed": m.lessons_viewed,
-                "lessons_total": m.lessons_total,
-                "valid_until": m.valid_until,
-            })
+        .map(|m| Card {
+            slug: m.slug,
+            title: m.title,
+            summary: m.summary,
+            estimated_minutes: m.estimated_minutes,
+            status: m.status,
+            status_label: m.status_label,
+            lessons_viewed: m.lessons_viewed,
+            lessons_total: m.lessons_total,
+            valid_until: m.valid_until,
         })
         .collect();
     // « Mes obligations » on the home page: what is to do, late or expiring soon.
-    let obligations: Vec<_> = crate::obligations::flow::mine(db, catalog, &user.0)
+    let obligations = crate::obligations::flow::mine(db, catalog, &user.0)
         .await?
         .into_iter()
         .filter(|o| o.open || o.state == crate::obligations::State::Expiring)
@@ -66,8 +65,31 @@ async fn catalogue(db: &State<Db>, catalog: &State<Catalog>, user: CurrentUser) 
         "learning/catalogue",
         "Catalogue des modules",
         Some(&user.0),
-        json!({ "modules": cards, "obligations": obligations }),
+        CatalogueView {
+            modules,
+            obligations,
+        },
     ))
+}
+
+/// A module's card in the catalogue.
+#[derive(Serialize)]
+struct Card {
+    slug: String,
+    title: String,
+    summary: String,
+    estimated_minutes: u32,
+    status: super::Status,
+    status_label: &'static str,
+    lessons_viewed: usize,
+    lessons_total: usize,
+    valid_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Serialize)]
+struct CatalogueView {
+    modules: Vec<Card>,
+    obligations: Vec<crate::obligations::flow::ObligationView>,
 }
 
 #[get("/modules/<slug>")]

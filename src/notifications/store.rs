@@ -247,11 +247,12 @@ pub async fn latest(
 ) -> Result<Vec<Entry>> {
     let sql = format!(
         "SELECT {ENTRY_COLUMNS} FROM outbox WHERE ($1 = '' OR status = $1)
-         ORDER BY created_at DESC, id LIMIT $2 OFFSET $3"
+         ORDER BY created_at DESC, id {}",
+        crate::db::limit(limit, offset)
     );
     let status = status.map(Status::code).unwrap_or("");
     Ok(on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(status).bind(limit).bind(offset).fetch_all(pool).await)?)
+        .bind(status).fetch_all(pool).await)?)
 }
 
 /// How many messages are in each status.

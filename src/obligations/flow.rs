@@ -384,11 +384,7 @@ pub fn validity_months(catalog: &Catalog, duty: &str) -> u32 {
 /// The title of every duty a rule can assign: the catalogue's modules and the shared
 /// training offers (« Formation partagée : … »).
 pub async fn titles(db: &Db, catalog: &Catalog) -> Result<HashMap<String, String>> {
-    let mut out: HashMap<String, String> = catalog
-        .modules()
-        .iter()
-        .map(|m| (m.slug.clone(), m.title.clone()))
-        .collect();
+    let mut out = module_titles(catalog);
     for o in crate::trainings::store::offers(db).await? {
         out.insert(
             super::offer_duty(o.id),
@@ -396,6 +392,15 @@ pub async fn titles(db: &Db, catalog: &Catalog) -> Result<HashMap<String, String
         );
     }
     Ok(out)
+}
+
+/// The titles of the catalogue's modules only (no read).
+fn module_titles(catalog: &Catalog) -> HashMap<String, String> {
+    catalog
+        .modules()
+        .iter()
+        .map(|m| (m.slug.clone(), m.title.clone()))
+        .collect()
 }
 
 fn title_of(titles: &HashMap<String, String>, duty: &str) -> String {
@@ -432,7 +437,6 @@ fn view(titles: &HashMap<String, String>, r: ObligationRow) -> ObligationView {
 
 /// The viewer's own current obligations: what is due, by when, what expires soon.
 pub async fn mine(db: &Db, catalog: &Catalog, me: &User) -> Result<Vec<ObligationView>> {
-    let titles = titles(db, catalog).await?;
     let today = paris_today(db::now());
     let rows = store::page(
         db,
@@ -444,6 +448,16 @@ pub async fn mine(db: &Db, catalog: &Catalog, me: &User) -> Result<Vec<Obligatio
         0,
     )
     .await?;
+    // The home page shows this list: the offers are read only when a shared training is
+    // among the person's duties.
+    let titles = if rows
+        .iter()
+        .any(|r| super::duty_offer(&r.module_slug).is_some())
+    {
+        titles(db, catalog).await?
+    } else {
+        module_titles(catalog)
+    };
     Ok(rows.into_iter().map(|r| view(&titles, r)).collect())
 }
 

@@ -443,10 +443,9 @@ pub async fn after_id(
         args.push(Arg::Id(after));
         filter.push_str(&format!(" AND o.id > ${}", args.len()));
     }
-    args.push(Arg::Int(limit));
     let sql = format!(
-        "SELECT {ROW_COLUMNS} {from} {filter} ORDER BY o.id LIMIT ${}",
-        args.len()
+        "SELECT {ROW_COLUMNS} {from} {filter} ORDER BY o.id {}",
+        crate::db::limit(limit, 0)
     );
     Ok(on_db!(db, pool => {
         let q = sqlx::query_as::<_, ObligationRow>(sqlx::AssertSqlSafe(sql.as_str()));
@@ -464,18 +463,14 @@ pub async fn page(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<ObligationRow>> {
-    let (from, filter, mut args) = list_from(viewer, visibility, q, today);
-    args.push(Arg::Int(limit));
-    args.push(Arg::Int(offset));
-    let n = args.len();
+    let (from, filter, args) = list_from(viewer, visibility, q, today);
     let sql = format!(
         "SELECT {ROW_COLUMNS} {from} {filter}
          ORDER BY CASE o.state WHEN 'overdue' THEN 0 WHEN 'assigned' THEN 1 WHEN 'in_progress' THEN 1
                   WHEN 'expired' THEN 2 WHEN 'expiring' THEN 3 ELSE 4 END,
                   o.due_on, u.display_name, o.module_slug, o.cycle DESC
-         LIMIT ${} OFFSET ${}",
-        n - 1,
-        n
+         {}",
+        crate::db::limit(limit, offset)
     );
     Ok(on_db!(db, pool => {
         let q = sqlx::query_as::<_, ObligationRow>(sqlx::AssertSqlSafe(sql.as_str()));

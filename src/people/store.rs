@@ -325,16 +325,15 @@ pub async fn search_people(
         "SELECT COUNT(*) FROM users u LEFT JOIN org_units o ON o.id = u.org_unit_id \
          LEFT JOIN partners p ON p.id = u.partner_id {filter}"
     );
-    let lim = next(&mut args, Arg::Int(limit));
-    let off = next(&mut args, Arg::Int(offset));
-    let page_sql = format!("{PERSON_SELECT} {filter} ORDER BY {order} LIMIT {lim} OFFSET {off}");
-    let count_args = args.len() - 2;
-    // Binds the arguments in order; the count query takes all but LIMIT and OFFSET.
+    let page_sql = format!(
+        "{PERSON_SELECT} {filter} ORDER BY {order} {}",
+        db::limit(limit, offset)
+    );
     let (rows, total) = on_db!(db, pool => {
         let page = sqlx::query_as::<_, PersonRow>(sqlx::AssertSqlSafe(page_sql.as_str()));
         let rows = crate::bind_args!(page, &args).fetch_all(pool).await?;
         let count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql.as_str()));
-        let total = crate::bind_args!(count, &args[..count_args]).fetch_one(pool).await?;
+        let total = crate::bind_args!(count, &args).fetch_one(pool).await?;
         (rows, total)
     });
     Ok((rows, total))

@@ -235,19 +235,25 @@ pub async fn offer(db: &Db, id: Uuid) -> Result<Option<OfferRow>> {
 
 /// Sessions ending after `from`, soonest first (cancelled ones included: the page says so).
 pub async fn sessions_from(db: &Db, from: DateTime<Utc>, limit: i64) -> Result<Vec<SessionRow>> {
-    let sql = format!("{SESSION_SELECT} WHERE s.ends_at >= $1 ORDER BY s.starts_at, s.id LIMIT $2");
+    let sql = format!(
+        "{SESSION_SELECT} WHERE s.ends_at >= $1 ORDER BY s.starts_at, s.id {}",
+        crate::db::limit(limit, 0)
+    );
     Ok(
         on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
-        .bind(from).bind(limit).fetch_all(pool).await)?,
+        .bind(from).fetch_all(pool).await)?,
     )
 }
 
 /// Every session, latest first (HR's list).
 pub async fn all_sessions(db: &Db, limit: i64) -> Result<Vec<SessionRow>> {
-    let sql = format!("{SESSION_SELECT} ORDER BY s.starts_at DESC, s.id LIMIT $1");
+    let sql = format!(
+        "{SESSION_SELECT} ORDER BY s.starts_at DESC, s.id {}",
+        crate::db::limit(limit, 0)
+    );
     Ok(
         on_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
-        .bind(limit).fetch_all(pool).await)?,
+        .fetch_all(pool).await)?,
     )
 }
 

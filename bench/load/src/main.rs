@@ -348,6 +348,13 @@ fn visitor(user: &mut GooseUser) -> &mut Visitor {
     user.get_session_data_unchecked_mut::<Visitor>()
 }
 
+/// Counts one more action of the virtual user and returns its number (1 for the first).
+fn next_action(user: &mut GooseUser) -> u64 {
+    let v = visitor(user);
+    v.actions += 1;
+    v.actions
+}
+
 /// Certificate numbers obtained by learners, that progress viewers verify (as a third party
 /// handed a certificate would). Shared by the virtual users of this process.
 static CERTIFICATES: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -811,7 +818,7 @@ async fn learner_action(user: &mut GooseUser) -> TransactionResult {
     if !visitor(user).signed_in {
         return sign_in(user).await;
     }
-    visitor(user).actions += 1;
+    next_action(user);
     let phase = visitor(user).phase;
     match phase {
         Phase::ChooseModule => choose_module(user).await,
@@ -1106,11 +1113,7 @@ async fn browser_action(user: &mut GooseUser) -> TransactionResult {
     if !visitor(user).signed_in {
         return sign_in(user).await;
     }
-    let action = {
-        let v = visitor(user);
-        v.actions += 1;
-        v.actions
-    };
+    let action = next_action(user);
     if action % 2 == 1 {
         let progress = fetch(
             user,
@@ -1169,11 +1172,7 @@ async fn hr_action(user: &mut GooseUser) -> TransactionResult {
     if !visitor(user).signed_in {
         return sign_in(user).await;
     }
-    let action = {
-        let v = visitor(user);
-        v.actions += 1;
-        v.actions
-    };
+    let action = next_action(user);
     if action % 2 == 1 {
         people(user).await
     } else {

@@ -21,6 +21,7 @@ on_both!(
     snapshots_keep_the_history_and_the_report_says_the_same_in_three_formats,
     action_owners_and_hr_are_reminded_once,
     the_territorial_review_counts_people_trained_per_axis_and_structure,
+    the_average_score_counts_each_persons_best_score_per_module,
 );
 
 const MANAGER: &str = "jean-pierre.muller@demo.reperes.test";
@@ -691,16 +692,44 @@ async fn action_owners_and_hr_are_reminded_once(app: TestApp) {
 /// A completion of `base` now for a person of the directory (who has no development
 /// sign-in), as the learning flow writes it: an attempt and its completion.
 async fn complete_base(app: &TestApp, email: &str) {
+    complete(app, email, "base", 90, Utc::now()).await;
+}
+
+/// A completion of `module` with `score` at `when`, written as [`complete_base`] does.
+async fn complete(app: &TestApp, email: &str, module: &str, score: i64, when: DateTime<Utc>) {
     let user = uuid::Uuid::parse_str(&id_of(app, email).await).unwrap();
     let attempt = uuid::Uuid::new_v4();
-    let now = Utc::now();
     reperes::on_db!(app.database(), pool => {
         sqlx::query("INSERT INTO attempts (id, user_id, module_slug, module_version, seed, questions, pass_mark, started_at, submitted_at, score, passed)
-                     VALUES ($1, $2, 'base', 'v', 1, '[]', 70, $3, $3, 90, TRUE)")
-            .bind(attempt).bind(user).bind(now).execute(pool).await.unwrap();
+                     VALUES ($1, $2, $3, 'v', 1, '[]', 70, $4, $4, $5, TRUE)")
+            .bind(attempt).bind(user).bind(module).bind(when).bind(score).execute(pool).await.unwrap();
         sqlx::query("INSERT INTO completions (id, user_id, module_slug, module_version, attempt_id, score, completed_at)
-                     VALUES ($1, $2, 'base', 'v', $3, 90, $4)")
-            .bind(uuid::Uuid::new_v4()).bind(user).bind(attempt).bind(now).execute(pool).await.unwrap();
+                     VALUES ($1, $2, $3, 'v', $4, $5, $6)")
+            .bind(uuid::Uuid::new_v4()).bind(user).bind(module).bind(attempt).bind(score).bind(when)
+            .execute(pool).await.unwrap();
+    });
+}
+
+/// A shared-training session of a new offer serving `axes`, attended yesterday by
+/// `emails`.
+async fn attend(app: &TestApp, axes: &str, emails: &[String]) {
+    let (offer, session) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let day = Utc::now() - chrono::Duration::days(1);
+    reperes::on_db!(app.database(), pool => {
+        sqlx::query("INSERT INTO training_offers (id, title, description, audiences, axes, created_at, updated_at)
+                     VALUES ($1, 'Atelier', '', 'tous', $2, $3, $3)")
+            .bind(offer).bind(axes).bind(day).execute(pool).await.unwrap();
+        sqlx::query("INSERT INTO training_sessions (id, offer_id, mode, capacity, enrol_until, cancel_until, starts_at, ends_at,
+                                                    created_at, updated_at)
+                     VALUES ($1, $2, 'in_person', 30, $3, $3, $3, $3, $3, $3)")
+            .bind(session).bind(offer).bind(day).execute(pool).await.unwrap();
+        for (n, email) in emails.iter().enumerate() {
+            let user = uuid::Uuid::parse_str(&id_of(app, email).await).unwrap();
+            sqlx::query("INSERT INTO enrolments (id, session_id, user_id, status, requested_at, queue_no, attended_at, updated_at)
+                         VALUES ($1, $2, $3, 'booked', $4, $5, $4, $4)")
+                .bind(uuid::Uuid::new_v4()).bind(session).bind(user).bind(day).bind(n as i64 + 1)
+                .execute(pool).await.unwrap();
+        }
     });
 }
 
@@ -733,6 +762,15 @@ async fn the_territorial_review_counts_people_trained_per_axis_and_structure(app
         .clone();
     assert_eq!(city["people"], 5, "{t2}");
     assert_eq!(review(&t, "T1")["total"]["shown"], "0");
+    // Sessions attended count for their offer's territorial axes (not the equality plan's
+    // E5); a person trained twice on an axis counts once.
+    let agents: Vec<String> = (1..=5).map(|n| format!("agent{n}@ville.test")).collect();
+    attend(&app, "T1 E5", &agents).await;
+    attend(&app, "T2", &agents[..2]).await;
+    let (_, t) = app.get_json("/api/v1/equality/territorial").await;
+    assert_eq!(review(&t, "T1")["total"]["people"], 5, "{t}");
+    assert_eq!(review(&t, "T2")["total"]["people"], 5, "{t}");
+    assert_eq!(review(&t, "T3")["total"]["shown"], "0", "{t}");
     // One partner staff member trained: that line is hidden, and the city's with it (the
     // total minus the city would give it back); the total still shows.
     complete_base(&app, AICHA).await;
@@ -745,4 +783,37 @@ async fn the_territorial_review_counts_people_trained_per_axis_and_structure(app
     let (status, page) = app.get("/rh/egalite/territorial").await;
     assert_eq!(status, Status::Ok);
     assert!(page.contains("T2"));
+}
+
+async fn the_average_score_counts_each_persons_best_score_per_module(app: TestApp) {
+    // The unit « Petite » holds agents 1 to 5. Each completed `base` with 80; agent 1 also
+    // failed to do better once (40), agent 2 did better later (100), agent 3 also
+    // completed `suite` with 60. Best per person and module: 80, 100, 80, 80, 80 and 60,
+    // an average of 80 (every completion averaged would give 75).
+    import_directory(&app, &directory()).await;
+    let days_ago = |d: i64| Utc::now() - chrono::Duration::days(d);
+    for n in 1..=5 {
+        complete(
+            &app,
+            &format!("agent{n}@ville.test"),
+            "base",
+            80,
+            days_ago(10),
+        )
+        .await;
+    }
+    complete(&app, "agent1@ville.test", "base", 40, days_ago(5)).await;
+    complete(&app, "agent2@ville.test", "base", 100, days_ago(2)).await;
+    complete(&app, "agent3@ville.test", "suite", 60, days_ago(3)).await;
+    app.login(KARIM).await;
+    let id = indicator_id(&app, "E1-SCORE").await;
+    let (status, small) = app
+        .get_json(&format!(
+            "/api/v1/equality/indicators/{id}?unit=Ville%20de%20Nancy/Petite"
+        ))
+        .await;
+    assert_eq!(status, Status::Ok, "{small}");
+    let current = &small["indicator"]["figure"]["current"];
+    assert_eq!(current["people"], 5, "{current}");
+    assert_eq!(current["value"], 80.0, "{current}");
 }

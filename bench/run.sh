@@ -62,14 +62,20 @@ run() { # name path [script]
   local args=(-t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency)
   [ -z "$script" ] && args+=(-H "Cookie: $COOKIE")
   [ -n "$script" ] && args+=(-s "$script")
+  # The server's CPU time (user + system, in clock ticks) around the run.
+  local cpu0 cpu1
+  cpu0=$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")
   wrk "${args[@]}" "$BASE$path" > "$WORK/$name.txt"
-  local rps p50 p90 p99 errors
+  cpu1=$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")
+  local rps p50 p90 p99 errors requests cpu_us
   rps=$(awk '/Requests\/sec/{print $2}' "$WORK/$name.txt")
   p50=$(awk '$1=="50%"{print $2}' "$WORK/$name.txt")
   p90=$(awk '$1=="90%"{print $2}' "$WORK/$name.txt")
   p99=$(awk '$1=="99%"{print $2}' "$WORK/$name.txt")
   errors=$(awk '/Non-2xx or 3xx responses/{print $5}' "$WORK/$name.txt")
-  printf '%s %s %s %s %s %s\n' "$name" "$rps" "$p50" "$p90" "$p99" "${errors:-0}" >> "$WORK/results"
+  requests=$(awk '/requests in/{print $1}' "$WORK/$name.txt")
+  cpu_us=$(awk -v t="$((cpu1 - cpu0))" -v hz="$(getconf CLK_TCK)" -v n="$requests" 'BEGIN{printf "%.0f", t / hz * 1e6 / n}')
+  printf '%s %s %s %s %s %s %s\n' "$name" "$rps" "$p50" "$p90" "$p99" "${errors:-0}" "$cpu_us" >> "$WORK/results"
   grep -q "Socket errors" "$WORK/$name.txt" && grep "Socket errors" "$WORK/$name.txt" | sed "s/^/  $name: /" || true
 }
 
@@ -105,10 +111,10 @@ FAILED=$(awk '$1=="failed"{print $2}' "$WORK/attempts.txt" | head -n1)
 
 BARE=$(awk '$1=="bare"{print $2}' "$WORK/results")
 echo
-printf '%-12s %12s %10s %10s %10s %10s %8s\n' route "req/s" p50 p90 p99 non-2xx "% bare"
-while read -r name rps p50 p90 p99 errors; do
+printf '%-12s %12s %10s %10s %10s %10s %8s %14s\n' route "req/s" p50 p90 p99 non-2xx "% bare" "server µs/req"
+while read -r name rps p50 p90 p99 errors cpu_us; do
   pct=$(awk -v a="$rps" -v b="$BARE" 'BEGIN{printf "%.1f", 100*a/b}')
-  printf '%-12s %12s %10s %10s %10s %10s %8s\n' "$name" "$rps" "$p50" "$p90" "$p99" "$errors" "$pct"
+  printf '%-12s %12s %10s %10s %10s %10s %8s %14s\n' "$name" "$rps" "$p50" "$p90" "$p99" "$errors" "$pct" "$cpu_us"
 done < "$WORK/results"
 echo "attempts: each learner opens an attempt, then submits it (two requests per submission):" \
   "$(awk -v n="${SUBMITTED:-0}" -v d="$DURATION" 'BEGIN{printf "%.0f", n/d}') submissions/s," \

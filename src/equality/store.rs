@@ -551,6 +551,7 @@ pub async fn trained_by_axis(
         tokio::spawn(async move {
             Ok::<_, Error>(on_db!(&db, pool => {
                 crate::bind_args!(sqlx::query_as::<_, TaggedGroup>(sqlx::AssertSqlSafe(sql.as_str())), &binds)
+                    .persistent(false)
                     .fetch_all(pool)
                     .await?
             }))
@@ -560,29 +561,50 @@ pub async fn trained_by_axis(
     let joined = |e: tokio::task::JoinError| Error::Internal(format!("territorial groups: {e}"));
     let mut rows = lower.await.map_err(joined)??;
     rows.extend(upper.await.map_err(joined)??);
+    // The people of each group of attributes, per axis: lists that differ (the order of a
+    // person's sessions and modules, a module repeated) but serve the same axes add up.
     let mut axes_of: HashMap<String, Vec<u8>> = HashMap::new();
-    let mut out = Vec::new();
+    let mut people: HashMap<(u8, Attributes), i64> = HashMap::new();
     for row in rows {
         let served = axes_of
-            .entry(row.tags.clone())
-            .or_insert_with(|| axes_of_tags(&row.tags, module_axes, axes));
+            .entry(row.tags)
+            .or_insert_with_key(|tags| axes_of_tags(tags, module_axes, axes));
         for axis in served.iter() {
-            out.push(Group {
-                axis: i64::from(*axis),
-                unit: row.unit.clone(),
-                audiences: row.audiences.clone(),
-                sex: row.sex.clone(),
-                category: row.category.clone(),
-                partner: row.partner.clone(),
-                manages: row.manages,
-                people: row.people,
-                num: row.people as f64,
-                den: row.people as f64,
-            });
+            let key = (
+                *axis,
+                (
+                    row.unit.clone(),
+                    row.audiences.clone(),
+                    row.sex.clone(),
+                    row.category.clone(),
+                    row.partner.clone(),
+                    row.manages,
+                ),
+            );
+            *people.entry(key).or_default() += row.people;
         }
     }
-    Ok(out)
+    Ok(people
+        .into_iter()
+        .map(
+            |((axis, (unit, audiences, sex, category, partner, manages)), n)| Group {
+                axis: i64::from(axis),
+                unit,
+                audiences,
+                sex,
+                category,
+                partner,
+                manages,
+                people: n,
+                num: n as f64,
+                den: n as f64,
+            },
+        )
+        .collect())
 }
+
+/// What a group's people share: unit, audiences, sex, category, partner, management duty.
+type Attributes = (String, String, String, String, String, bool);
 
 /// People who share their attributes and the list of what trained them.
 #[derive(FromRow)]
@@ -704,9 +726,14 @@ fn group_sql(db: &Db, facts: &str, per_person: bool, unit: Unit, half: Option<bo
     )
 }
 
+/// Planned for its parameters at each run (`persistent(false)`): PostgreSQL switches a
+/// prepared statement to a generic plan after five runs, and for these aggregates over a
+/// million rows that plan (parallel sequential scans, sorts) made the territorial review
+/// climb from half a second to two after a few requests.
 async fn run_grouped(db: &Db, sql: &str, binds: &[Arg]) -> Result<Vec<Group>> {
     Ok(on_db!(db, pool => {
         crate::bind_args!(sqlx::query_as::<_, Group>(sqlx::AssertSqlSafe(sql)), binds)
+            .persistent(false)
             .fetch_all(pool)
             .await?
     }))

@@ -174,10 +174,9 @@ impl Db {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
-            // Reads through memory-mapped I/O: pages are no read(2) calls, and they skip the
-            // page cache, whose one mutex the bundled SQLite (built with
-            // SQLITE_ENABLE_MEMORY_MANAGEMENT) shares between all connections: two
-            // connections reading at once queued on it at every page.
+            // Reads through memory-mapped I/O: a page is not copied out of the operating
+            // system's file cache by a read(2) call (the equality measures over a million
+            // completions were 20–30 % slower without it).
             .pragma("mmap_size", SQLITE_MMAP_BYTES.to_string());
         if let Some(parent) = Path::new(options.get_filename()).parent() {
             if !parent.as_os_str().is_empty() {
